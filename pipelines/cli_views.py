@@ -1,0 +1,91 @@
+"""What `refinery status` and `refinery inspect` print, computed from a run directory alone."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from pipelines.core.sample import Sample
+from pipelines.core.shards import read_shard
+from pipelines.core.store import StepDir, merge_stats, read_run_manifest
+
+
+def step_state(run_dir: Path, info: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+    sd = StepDir(run_dir / info["dir"])
+    done = sd.success()
+    if done is not None:
+        return "done", done["stats"]
+    partial = [sd.shard_stats(int(p.stem)) for p in sorted((sd.root / "stats").glob("*.json"))]
+    partial = [s for s in partial if s]
+    if partial:
+        return f"partial ({len(partial)} shards)", merge_stats(partial)
+    return "pending", None
+
+
+def status_table(run_dir: Path) -> Table:
+    manifest = read_run_manifest(run_dir)
+    table = Table(title=f"{manifest['recipe']} — {manifest['status']} (updated {manifest['updated']})")
+    for col in ("step", "component", "state", "in", "out", "dropped (by reason)", "requests", "cache hits",
+                "tokens in/out", "seconds"):
+        table.add_column(col, justify="right" if col in ("in", "out", "requests", "cache hits", "seconds") else "left")
+    for name in manifest["order"]:
+        info = manifest["steps"][name]
+        state, stats = step_state(run_dir, info)
+        if stats is None:
+            table.add_row(name, info["component"], state, *[""] * 7)
+            continue
+        c = stats.get("counters", {})
+        drops = ", ".join(f"{k}: {v}" for k, v in sorted(stats["dropped"].items())) or "-"
+        requests = c.get("llm_requests", 0)
+        table.add_row(
+            name, info["component"], state, str(stats["in"]), str(stats["out"]), drops,
+            str(requests) if requests else "-", str(c.get("llm_cache_hits", 0)) if requests else "-",
+            f"{c.get('llm_tokens_in', 0)}/{c.get('llm_tokens_out', 0)}" if requests else "-",
+            f"{stats['seconds']:.1f}",
+        )
+    return table
+
+
+def _step_dir(run_dir: Path, manifest: dict[str, Any], step: str) -> StepDir:
+    if step not in manifest["steps"]:
+        raise KeyError(f"no step {step!r} in this run; steps: {', '.join(manifest['order'])}")
+    return StepDir(run_dir / manifest["steps"][step]["dir"])
+
+
+def iter_samples(run_dir: Path, step: str | None, rejected: bool) -> Iterator[Sample]:
+    manifest = read_run_manifest(run_dir)
+    steps = [step] if step else (manifest["order"] if rejected else manifest["final_steps"])
+    for name in steps:
+        sd = _step_dir(run_dir, manifest, name)
+        if rejected:
+            paths = sd.reject_paths()
+        else:
+            paths = sorted((sd.root / "shards").glob("*.parquet")) if sd.success() is None else sd.output_paths()
+        for p in paths:
+            yield from read_shard(p)
+
+
+def show_sample(console: Console, s: Sample, as_json: bool) -> None:
+    if as_json:
+        console.print_json(json.dumps(s.to_dict(), ensure_ascii=False))
+        return
+    p = s.provenance
+    console.rule(f"[bold]{s.id}[/] {s.kind} · {p.get('generator', '?')} · {p.get('model', '')}")
+    if s.persona:
+        console.print(f"[dim]persona:[/] {s.persona.get('description', s.persona)}")
+    for m in s.messages:
+        if m.reasoning:
+            console.print(f"[magenta]{m.role} (thinking):[/] {m.reasoning}", markup=True, highlight=False)
+        calls = " ".join(f"{c.name}({json.dumps(c.arguments, ensure_ascii=False)})" for c in m.tool_calls)
+        console.print(f"[cyan]{m.role}:[/] ", end="")
+        console.print(m.content + (f" {calls}" if calls else ""), markup=False, highlight=False)
+    for v in s.verdicts:
+        if not v.keep:
+            dup = f" (duplicate of {v.duplicate_of})" if v.duplicate_of else ""
+            extra = f" {json.dumps(v.details, ensure_ascii=False)[:200]}" if v.details else ""
+            console.print(f"[red]dropped by {v.filter}: {v.reason}{dup}[/]{extra}", highlight=False)

@@ -1,0 +1,200 @@
+"""The local executor: schedules a validated recipe's steps over a process pool. It only schedules.
+
+A step starts once all of its upstream steps are complete. Map steps fan out one task per input shard
+(resumable per shard); source and barrier steps are one task each. Independent branches run side by side.
+Before anything runs, finished steps are verified against their checksums: a damaged shard is recomputed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import signal
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pipelines.core.fingerprint import fingerprints
+from pipelines.core.store import StepDir, merge_stats, read_run_manifest, write_run_manifest
+from pipelines.core.worker import run_task
+
+
+class RunFailed(RuntimeError):
+    pass
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> merged stats
+    reused: list[str] = field(default_factory=list)
+    repaired: dict[str, list[int]] = field(default_factory=dict)
+
+
+def _die_with_parent() -> None:
+    # A worker must not outlive the run that started it: an orphan still writing shards (and asking the
+    # model) while a resumed run starts would do work twice. PR_SET_PDEATHSIG = 1 on Linux.
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+    except OSError:
+        pass  # not Linux: orphans finish their shard and exit; writes are atomic either way
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class LocalExecutor:
+    def __init__(self, recipe: Any, run_dir: Path, workers: int | None = None, progress: Any = None):
+        self.recipe = recipe
+        self.run_dir = Path(run_dir)
+        self.workers = workers or recipe.workers or os.cpu_count() or 1
+        self.progress = progress  # object with start(step, total), advance(step, stats), finish(step, stats)
+        self.fps = fingerprints(recipe)
+        self.dirs = {n: StepDir.of(self.run_dir, n, fp) for n, fp in self.fps.items()}
+
+    # ---- manifest ---------------------------------------------------------------------------------
+
+    def _manifest(self, status: str, started: str) -> dict[str, Any]:
+        r = self.recipe
+        consumers = {a for s in r.steps.values() for a in s.after}
+        return {
+            "recipe": r.name,
+            "recipe_path": str(r.path),
+            "resolved": r.raw,
+            "status": status,
+            "started": started,
+            "updated": _now(),
+            "order": r.order,
+            "final_steps": [n for n in r.order if n not in consumers],
+            "steps": {
+                n: {
+                    "component": s.component,
+                    "kind": s.cls.kind,
+                    "after": s.after,
+                    "fingerprint": self.fps[n],
+                    "dir": str(self.dirs[n].root.relative_to(self.run_dir)),
+                }
+                for n, s in r.steps.items()
+            },
+        }
+
+    def _task(self, name: str, **extra: Any) -> dict[str, Any]:
+        s = self.recipe.steps[name]
+        return {
+            "step": name, "component": s.component, "params": s.params, "llm": s.llm,
+            "recipe": self.recipe.name, "fingerprint": self.fps[name], "run_dir": str(self.run_dir),
+            "step_root": str(self.dirs[name].root), "shard_size": self.recipe.shard_size, **extra,
+        }
+
+    # ---- run --------------------------------------------------------------------------------------
+
+    def run(self) -> RunResult:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        started = _now()
+        write_run_manifest(self.run_dir, self._manifest("running", started))
+        result = RunResult(self.run_dir)
+        done: set[str] = set()
+        for name in self.recipe.order:
+            sd = self.dirs[name]
+            damaged = sd.verify()
+            if damaged:
+                result.repaired[name] = damaged
+                if self.recipe.steps[name].cls.kind == "map":
+                    sd.invalidate(damaged)
+                else:
+                    sd.reset()
+            elif sd.success() is not None:
+                done.add(name)
+                result.reused.append(name)
+                result.steps[name] = sd.success()["stats"]
+
+        os.environ["REFINERY_WORKERS"] = str(self.workers)  # llama.cpp sizes its threads per worker
+        ctx = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_die_with_parent)
+        futures: dict[Future, tuple[str, int | None]] = {}
+        open_shards: dict[str, dict[int, dict[str, Any] | None]] = {}
+        try:
+            while len(done) < len(self.recipe.steps):
+                for name in self.recipe.order:
+                    if name in done or name in open_shards:
+                        continue
+                    if all(a in done for a in self.recipe.steps[name].after):
+                        open_shards[name] = self._start(name, pool, futures)
+                        if self._maybe_finish(name, open_shards, done, result):
+                            continue
+                if not futures:
+                    continue
+                finished, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    name, shard = futures.pop(fut)
+                    out = fut.result()  # a TaskError propagates and stops the run
+                    if shard is None:
+                        open_shards[name] = {0: out}
+                    else:
+                        open_shards[name][shard] = out
+                    if self.progress:
+                        self.progress.advance(name, out)
+                    self._maybe_finish(name, open_shards, done, result)
+        except BaseException as e:
+            procs = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for p in procs:
+                p.kill()  # stop in-flight tasks now; their shards were never committed
+            write_run_manifest(self.run_dir, self._manifest("failed", started))
+            if isinstance(e, Exception):
+                raise RunFailed(str(e)) from None
+            raise
+        pool.shutdown(wait=True)
+        write_run_manifest(self.run_dir, self._manifest("finished", started))
+        return result
+
+    def _start(self, name: str, pool: ProcessPoolExecutor, futures: dict) -> dict[int, Any]:
+        spec = self.recipe.steps[name]
+        sd = self.dirs[name]
+        inputs = [str(p) for a in spec.after for p in self.dirs[a].output_paths()]
+        if spec.cls.kind != "map":
+            sd.reset()  # whole tasks are all-or-nothing: never mix a partial earlier attempt in
+            futures[pool.submit(run_task, self._task(name, type="whole", inputs=inputs))] = (name, None)
+            if self.progress:
+                self.progress.start(name, 1, 0)
+            return {0: None}
+        shards: dict[int, Any] = {}
+        for i, path in enumerate(inputs):
+            shards[i] = sd.shard_stats(i)
+            if shards[i] is None:
+                futures[pool.submit(run_task, self._task(name, type="map", inputs=[path], shard=i))] = (name, i)
+        if self.progress:
+            self.progress.start(name, len(inputs), sum(v is not None for v in shards.values()))
+        return shards
+
+    def _maybe_finish(self, name: str, open_shards: dict, done: set, result: RunResult) -> bool:
+        shards = open_shards[name]
+        if any(v is None for v in shards.values()):
+            return False
+        spec = self.recipe.steps[name]
+        step_spec = {"component": spec.component, "params": spec.params, "llm": spec.llm, "after": spec.after}
+        if spec.cls.kind == "map":
+            ordered = [shards[i] for i in sorted(shards)]
+            summary = self.dirs[name].mark_success([s["files"] for s in ordered], merge_stats(ordered), step_spec)
+        else:
+            out = shards[0]
+            stats = {**out["stats"], "shards": len(out["files"])}
+            summary = self.dirs[name].mark_success(out["files"], stats, step_spec)
+        result.steps[name] = summary["stats"]
+        done.add(name)
+        del open_shards[name]
+        if self.progress:
+            self.progress.finish(name, summary["stats"])
+        return True
+
+
+def run_recipe(recipe: Any, run_dir: Path, workers: int | None = None, progress: Any = None) -> RunResult:
+    return LocalExecutor(recipe, run_dir, workers, progress).run()
+
+
+def load_run(run_dir: Path) -> dict[str, Any]:
+    return read_run_manifest(run_dir)

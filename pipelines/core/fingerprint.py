@@ -1,0 +1,57 @@
+"""Content fingerprints: a step's output folder is named by hash(config, code version, upstream).
+
+Keyed on content, not on position: change a parameter, the model, the step's code or anything upstream and
+the step (and everything downstream of it) gets a new folder; everything else is reused as it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pipelines.core.sample import content_hash
+
+# Bump when the shard layout or the Sample serialisation changes: old run folders then stop matching.
+FORMAT_VERSION = 1
+
+# Settings that change speed but not what a step produces, so they must not invalidate finished work.
+_LLM_PERFORMANCE_KEYS = {"n_threads"}
+
+
+@cache
+def code_version(cls: type) -> str:
+    """Hash of the source of the step's module and of any template files it declares."""
+    h = hashlib.sha256()
+    files = [Path(inspect.getsourcefile(cls))]
+    files += [Path(p) for p in getattr(cls, "fingerprint_files", lambda: [])()]
+    for path in files:
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def step_fingerprint(spec: Any, upstream: list[str], shard_size: int) -> str:
+    llm = None
+    if spec.llm is not None:
+        llm = {k: v for k, v in spec.llm.items() if k not in _LLM_PERFORMANCE_KEYS}
+    return content_hash({
+        "format": FORMAT_VERSION,
+        "component": spec.component,
+        "code": code_version(spec.cls),
+        "params": spec.params,
+        "llm": llm,
+        "upstream": upstream,
+        # Sources and barriers cut their output by shard_size, which fixes every downstream shard boundary.
+        "shard_size": shard_size,
+    })
+
+
+def fingerprints(recipe: Any) -> dict[str, str]:
+    fps: dict[str, str] = {}
+    for name in recipe.order:  # topological, so upstream fingerprints exist already
+        spec = recipe.steps[name]
+        fps[name] = step_fingerprint(spec, [fps[a] for a in spec.after], recipe.shard_size)
+    return fps

@@ -1,0 +1,86 @@
+"""Steps: small generators over samples.
+
+There are three kinds, and the executor treats them differently only in how it schedules them:
+
+- source:  no input; yields samples (personas, seed files). Runs as one task; its output is cut into shards.
+- map:     one input shard in, one output shard out; runs in parallel over shards and resumes per shard.
+- barrier: sees its whole input as one stream (dedup, diversity, writers); runs as one task.
+
+A step drops a sample by yielding it with a verdict whose keep is False (see `Sample.with_verdict`); the
+executor routes it to the step's rejects, so every drop has a recorded reason. Yielding nothing for an
+input is not allowed for map steps: the executor counts it as a lost sample and fails the shard.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from pipelines.core.sample import Sample
+
+if TYPE_CHECKING:  # the LLM layer is optional for steps that do not call a model
+    from pipelines.llm.client import LLMClient
+
+StepKind = Literal["source", "map", "barrier"]
+
+
+class Params(BaseModel):
+    """Base for step parameters: unknown keys and wrong types are errors, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+@dataclass
+class StepContext:
+    step_name: str
+    recipe_name: str
+    fingerprint: str
+    run_dir: Path
+    # The resolved `llm:` block for this step (recipe-level merged with the step's own), or None.
+    llm_config: dict[str, Any] | None = None
+    # Free-form counters a step may add to its stats (e.g. "cache_hits"); merged across shards.
+    counters: Counter = field(default_factory=Counter)
+    _llm: Any = None
+
+    @property
+    def llm(self) -> LLMClient:
+        """The step's model client, built on first use so steps that never call a model never load one."""
+        if self._llm is None:
+            if self.llm_config is None:
+                raise RuntimeError(f"step {self.step_name!r} needs a model but the recipe has no llm: block")
+            from pipelines.llm.factory import build_client
+
+            self._llm = build_client(self.llm_config, cache_path=self.run_dir / "llm_cache.sqlite")
+        return self._llm
+
+    def close(self) -> None:
+        if self._llm is not None:
+            self.counters.update(self._llm.stats())
+            self._llm.close()
+            self._llm = None
+
+
+class Step:
+    """Base class for registered components. Subclasses set `kind`, `Params` and implement `run`."""
+
+    kind: ClassVar[StepKind] = "map"
+    Params: ClassVar[type[Params]] = Params
+    # True when the step calls a model: the recipe's llm block becomes part of its fingerprint.
+    uses_llm: ClassVar[bool] = False
+    # Registered name, set by @register.
+    component: ClassVar[str] = ""
+
+    def __init__(self, params: Params, ctx: StepContext) -> None:
+        self.params = params
+        self.ctx = ctx
+
+    def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
+        raise NotImplementedError(f"{type(self).__name__} must implement run()")
+
+    def close(self) -> None:
+        """Release resources (models, files). Called once per task, also after a failure."""

@@ -1,0 +1,131 @@
+"""What a worker process does with one task. Tasks are plain data (paths and the resolved step config):
+workers rebuild steps from the registry and never receive pickled live objects.
+
+- map task:   one input shard -> output shard i, rejects shard i, then stats i (the commit point).
+- whole task: every input shard (barrier) or none (source) -> output cut into shards of `shard_size`.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pipelines.core.registry import get_component
+from pipelines.core.sample import Sample
+from pipelines.core.shards import read_shard, write_json_atomic, write_rows, to_row
+from pipelines.core.step import Step, StepContext
+from pipelines.core.store import StepDir, file_entry
+
+# One built step per fingerprint per worker process, so a model loads once per worker, not once per shard.
+_STEPS: dict[str, Step] = {}
+
+
+class TaskError(RuntimeError):
+    """A step raised inside a worker; carries the step, the shard and the worker's traceback."""
+
+
+def _build_step(task: dict[str, Any]) -> Step:
+    step = _STEPS.get(task["fingerprint"])
+    if step is None:
+        cls = get_component(task["component"])
+        ctx = StepContext(
+            step_name=task["step"],
+            recipe_name=task["recipe"],
+            fingerprint=task["fingerprint"],
+            run_dir=Path(task["run_dir"]),
+            llm_config=task["llm"],
+        )
+        step = cls(cls.Params(**task["params"]), ctx)
+        _STEPS[task["fingerprint"]] = step
+    return step
+
+
+def _read_all(paths: Iterable[str]) -> Iterator[Sample]:
+    for p in paths:
+        yield from read_shard(Path(p))
+
+
+class _Counted:
+    def __init__(self, it: Iterator[Sample]):
+        self.it, self.n = it, 0
+
+    def __iter__(self) -> Iterator[Sample]:
+        for s in self.it:
+            self.n += 1
+            yield s
+
+
+def _llm_stats(step: Step) -> dict[str, int]:
+    client = step.ctx._llm
+    return dict(client.stats()) if client is not None else {}
+
+
+def run_task(task: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return _run(task)
+    except Exception as e:  # re-raised with where it happened; the executor stops the run with it
+        where = f"step {task['step']!r}" + (f" shard {task['shard']}" if task["type"] == "map" else "")
+        raise TaskError(f"{where}: {type(e).__name__}: {e}\n{traceback.format_exc()}") from None
+
+
+def _run(task: dict[str, Any]) -> dict[str, Any]:
+    step = _build_step(task)
+    sd = StepDir(Path(task["step_root"]))
+    started = time.perf_counter()
+    llm_before = _llm_stats(step)
+    step.ctx.counters.clear()
+    source = _Counted(_read_all(task["inputs"]))
+    dropped: Counter = Counter()
+    out_rows: list[dict] = []
+    rej_rows: list[dict] = []
+    files: list[dict[str, Any]] = []
+    n_out = 0
+    whole = task["type"] == "whole"
+    limit = task["shard_size"] if whole else None
+
+    def flush() -> None:
+        i = task["shard"] if not whole else len(files)
+        out_meta = write_rows(sd.out(i), out_rows)
+        rej_meta = write_rows(sd.rejects(i), rej_rows)
+        files.append({
+            "out": file_entry(sd.root, sd.out(i), out_meta["rows"]),
+            "rejects": file_entry(sd.root, sd.rejects(i), rej_meta["rows"]),
+        })
+        out_rows.clear()
+        rej_rows.clear()
+
+    for s in step.run(iter(source)):
+        if s.dropped:
+            v = s.verdicts[-1]
+            dropped[v.reason or v.filter] += 1
+            rej_rows.append(to_row(s))
+        else:
+            n_out += 1
+            out_rows.append(to_row(s))
+        if limit and (len(out_rows) >= limit or len(rej_rows) >= limit):
+            flush()
+    if not whole or out_rows or rej_rows or not files:
+        flush()
+
+    llm_after = _llm_stats(step)
+    counters = Counter(step.ctx.counters)
+    for k, v in llm_after.items():
+        counters[f"llm_{k}"] += v - llm_before.get(k, 0)
+    stats = {
+        "in": source.n,
+        "out": n_out,
+        "dropped": dict(dropped),
+        "seconds": round(time.perf_counter() - started, 4),
+        "counters": dict(counters),
+    }
+    if whole:
+        return {"files": files, "stats": stats}
+    stats["files"] = files[0]
+    stats["shard"] = task["shard"]
+    # Written last: the stats file is the shard's commit point (see StepDir.shard_stats).
+    write_json_atomic(sd.stats_file(task["shard"]), stats)
+    return stats
