@@ -14,12 +14,14 @@ import typer
 from rich.console import Console
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-out = Console(highlight=False)
+# Wide enough for the status table when piped (rich assumes 80 columns without a terminal).
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False)
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(message, markup=False)
+    # Plain print: rich would wrap long lines, and each problem must stay on one line for grep and editors.
+    print(message, file=sys.stderr)
     raise typer.Exit(code)
 
 
@@ -40,10 +42,8 @@ def validate(
     if not recipes:
         _fail("refinery validate: give at least one recipe file")
     problems = validate_recipes(recipes, overrides)
-    for p in problems:
-        err.print(str(p), markup=False)
     if problems:
-        raise typer.Exit(2)
+        _fail("\n".join(str(p) for p in problems))
     for r in recipes:
         out.print(f"ok: {r}")
 

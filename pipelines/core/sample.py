@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+
+import orjson
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -23,13 +25,18 @@ KINDS = ("seed", "chat", "reasoning", "tool_use", "preference")
 Role = Literal["system", "user", "assistant", "tool"]
 
 
+def canonical_json_bytes(value: Any) -> bytes:
+    """UTF-8 JSON with sorted keys and no whitespace: equal values give equal bytes (and equal hashes).
+    orjson: several times faster than the stdlib here, and this runs for every sample a step writes."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
 def canonical_json(value: Any) -> str:
-    """JSON with sorted keys and no whitespace: equal values give equal strings (and equal hashes)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return canonical_json_bytes(value).decode("utf-8")
 
 
 def content_hash(value: Any, length: int = 32) -> str:
-    return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()[:length]
+    return hashlib.sha256(canonical_json_bytes(value)).hexdigest()[:length]
 
 
 @dataclass(slots=True)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+
+import orjson
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -55,7 +57,13 @@ _READ_BATCH = 2048
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, allow_nan=False)
+    if not value:  # most samples have no tools, candidates or meta: skip the encoder
+        return _EMPTY.get(type(value)) or orjson.dumps(value).decode()
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+_EMPTY = {list: "[]", dict: "{}", type(None): "null"}
+_loads = orjson.loads
 
 
 def _message_row(m: Message) -> dict[str, Any]:
@@ -93,21 +101,21 @@ def from_row(r: dict[str, Any]) -> Sample:
                 role=m["role"],
                 content=m["content"] or "",
                 reasoning=m["reasoning"],
-                tool_calls=[ToolCall(c["name"], json.loads(c["arguments"]), c["id"]) for c in m["tool_calls"] or []],
+                tool_calls=[ToolCall(c["name"], _loads(c["arguments"]), c["id"]) for c in m["tool_calls"] or []],
                 name=m["name"],
                 tool_call_id=m["tool_call_id"],
             )
             for m in r["messages"] or []
         ],
-        tools=json.loads(r["tools"]),
-        candidates=[Candidate.from_dict(c) for c in json.loads(r["candidates"])],
-        persona=json.loads(r["persona"]),
-        provenance=json.loads(r["provenance"]),
+        tools=_loads(r["tools"]),
+        candidates=[Candidate.from_dict(c) for c in _loads(r["candidates"])],
+        persona=_loads(r["persona"]),
+        provenance=_loads(r["provenance"]),
         verdicts=[
-            Verdict(v["filter"], v["keep"], v["reason"] or "", v["score"], v["duplicate_of"], json.loads(v["details"]))
+            Verdict(v["filter"], v["keep"], v["reason"] or "", v["score"], v["duplicate_of"], _loads(v["details"]))
             for v in r["verdicts"] or []
         ],
-        meta=json.loads(r["meta"]),
+        meta=_loads(r["meta"]),
     )
 
 
