@@ -22,7 +22,8 @@ STORY = ("The old lighthouse keeper kept a journal of every ship that passed the
          "he wrote three full pages, and the first line read:")
 # maxLength bounds the output (the grammar enforces it; integers are capped at 16 digits by the grammar),
 # so max_tokens=96 cannot truncate it whatever the hardware samples.
-PERSON = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 24}, "age": {"type": "integer"}},
+PERSON = {"type": "object",
+          "properties": {"name": {"type": "string", "maxLength": 24}, "age": {"type": "integer"}},
           "required": ["name", "age"]}
 
 
