@@ -120,6 +120,22 @@ def inspect(
         _fail(f"no {'rejected ' if rejected else ''}sample{' with id ' + id if id else ''} found in {run_dir}", 1)
 
 
+# Command groups of other capabilities. Each module has `register(app)`, which adds its commands; the
+# modules import their heavy dependencies inside the commands, so `refinery --help` stays fast.
+COMMAND_MODULES: tuple[str, ...] = (
+)
+
+
+def _register_commands() -> None:
+    import importlib
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(app)
+
+
+_register_commands()
+
+
 def main() -> None:
     app(prog_name="refinery")
 
