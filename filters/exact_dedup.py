@@ -1,29 +1,29 @@
-"""Exact dedup: drop a sample whose normalised conversation text was already seen.
+"""Exact dedup: drop a sample whose normalised text (NFKC, case, punctuation, spacing) was already seen.
 
 A barrier step: it must see the whole input to know what came first. It keeps one 16-byte digest per
-distinct text and the kept id (about 150 MB for a million distinct samples, dict overhead included), never the samples themselves.
-The first occurrence in input order is kept, so the result does not depend on worker scheduling.
+distinct text and the kept id (about 150 MB for a million distinct samples, dict overhead included), never
+the samples themselves. The first occurrence in input order is kept, so the result does not depend on
+worker scheduling. A drop names the kept sample in `duplicate_of` and in `details.cluster`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal
-
-from pydantic import Field
 
 import xxhash
+from pydantic import Field
 
 from filters.base import Filter
 from filters.normalize import normalize_text
+from filters.views import Scope, view
 from pipelines.core.registry import register
 from pipelines.core.sample import Sample
 from pipelines.core.step import Params
 
 
 class ExactDedupParams(Params):
-    scope: Literal["conversation", "user_turns", "first_user_turn"] = Field(
-        "conversation", description="what text is compared: the whole conversation or only the user side"
+    scope: Scope = Field(
+        "conversation", description="what text is compared: the whole conversation, or one side of it"
     )
 
 
@@ -31,20 +31,18 @@ class ExactDedupParams(Params):
 class ExactDedup(Filter):
     kind = "barrier"
     Params = ExactDedupParams
-
-    def _text(self, s: Sample) -> str:
-        if self.params.scope == "conversation":
-            return s.text()
-        users = [m.content for m in s.messages if m.role == "user"]
-        return "\n".join(users[:1] if self.params.scope == "first_user_turn" else users)
+    helper_modules = ("filters.normalize", "filters.views")
 
     def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
         seen: dict[bytes, bytes] = {}
+        scope = self.params.scope
         for s in samples:
-            digest = xxhash.xxh3_128_digest(normalize_text(self._text(s)).encode("utf-8"))
+            digest = xxhash.xxh3_128_digest(normalize_text(view(s, scope)).encode("utf-8"))
             first = seen.get(digest)
             if first is None:
                 seen[digest] = bytes.fromhex(s.id)
                 yield s.with_verdict(self.verdict(True))
             else:
-                yield s.with_verdict(self.verdict(False, "exact_duplicate", duplicate_of=first.hex()))
+                kept = first.hex()
+                yield s.with_verdict(self.verdict(False, "exact_duplicate", duplicate_of=kept,
+                                                  details={"cluster": kept}))

@@ -1,5 +1,5 @@
-"""Text normalisation shared by the dedup filters: two renderings that differ only in case, spacing,
-punctuation or Unicode form count as the same text."""
+"""Text normalisation and shingling shared by the dedup, diversity and decontamination filters: two
+renderings that differ only in case, spacing, punctuation or Unicode form count as the same text."""
 
 from __future__ import annotations
 
@@ -8,9 +8,49 @@ import unicodedata
 
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 _SPACE = re.compile(r"\s+")
+_WORD = re.compile(r"\w+", re.UNICODE)
 
 
 def normalize_text(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).casefold()
     text = _PUNCT.sub(" ", text)
     return _SPACE.sub(" ", text).strip()
+
+
+def words(text: str) -> list[str]:
+    """The words of `normalize_text(text)`, found in one regex pass (the same tokens as
+    `normalize_text(text).split()`, about twice as fast: this runs for every sample of a dedup step)."""
+    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+def word_ngrams(tokens: list[str], n: int) -> set[str]:
+    """Distinct word n-grams joined by spaces. A text shorter than n words is one shingle of all its words
+    (so short texts still compare), and an empty text is the one shingle "" (so empty texts match)."""
+    if len(tokens) < n:
+        return {" ".join(tokens)}
+    if n == 1:
+        return set(tokens)
+    return {" ".join(g) for g in zip(*(tokens[i:] for i in range(n)))}
+
+
+def char_ngrams(text: str, n: int) -> set[str]:
+    """Distinct character n-grams of the normalised text (spaces included, so word boundaries count)."""
+    norm = normalize_text(text)
+    if len(norm) < n:
+        return {norm}
+    return {norm[i:i + n] for i in range(len(norm) - n + 1)}
+
+
+def shingles(text: str, n: int, unit: str = "word") -> set[str]:
+    if unit == "word":
+        return word_ngrams(words(text), n)
+    if unit == "char":
+        return char_ngrams(text, n)
+    raise ValueError(f"shingle unit must be 'word' or 'char', got {unit!r}")
+
+
+def jaccard(a: set, b: set) -> float:
+    if not a and not b:
+        return 1.0
+    inter = len(a & b)
+    return inter / (len(a) + len(b) - inter)

@@ -123,6 +123,8 @@ def inspect(
 # Command groups of other capabilities. Each module has `register(app)`, which adds its commands; the
 # modules import their heavy dependencies inside the commands, so `refinery --help` stays fast.
 COMMAND_MODULES: tuple[str, ...] = (
+    "pipelines.export.cli",
+    "review_ui.cli",
 )
 
 

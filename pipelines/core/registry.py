@@ -19,9 +19,14 @@ _REGISTRY: dict[str, type[Step]] = {}
 BUILTIN_MODULES = (
     "personas.sampler",
     "pipelines.generators.multi_turn",
+    "pipelines.generators.seeds",
+    "pipelines.generators.documents",
+    "pipelines.generators.reasoning",
     "pipelines.io_steps",
     "filters.exact_dedup",
     "filters.length",
+    "review_ui.steps",
+    "pipelines.export.step",
 )
 
 

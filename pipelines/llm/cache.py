@@ -16,11 +16,16 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from dataclasses import asdict
+from collections.abc import Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from pipelines.llm.client import Completion, LLMClient, Request, Sampling
+from pipelines.llm.accounting import cost_of, has_prices, snake
+from pipelines.llm.budget import BudgetGuard
+from pipelines.llm.client import (Completion, LLMClient, LLMConfig, OnResult, Request, Result, Sampling,
+                                  request_of, unwrap)
+from pipelines.llm.errors import LLMUnavailable, RequestError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -38,6 +43,9 @@ CREATE TABLE IF NOT EXISTS calls (
 );
 CREATE INDEX IF NOT EXISTS calls_key ON calls(key);
 """
+# Accounting columns, added to cache files written before they existed (the budget sums them).
+_CALL_COLUMNS = {"tokens_in": "INTEGER NOT NULL DEFAULT 0", "tokens_out": "INTEGER NOT NULL DEFAULT 0",
+                 "cost": "REAL NOT NULL DEFAULT 0", "busy_s": "REAL NOT NULL DEFAULT 0", "reason": "TEXT"}
 BUSY_TIMEOUT_S = 60.0
 
 
@@ -57,6 +65,14 @@ def _connect(path: Path) -> sqlite3.Connection:
     # NORMAL is crash-safe for process kills under WAL (only an OS crash may lose the last commits).
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.executescript(_SCHEMA)
+    have = {row[1] for row in conn.execute("PRAGMA table_info(calls)")}
+    for name, decl in _CALL_COLUMNS.items():
+        if name not in have:
+            try:
+                conn.execute(f"ALTER TABLE calls ADD COLUMN {name} {decl}")
+            except sqlite3.OperationalError as exc:  # another process added it first
+                if "duplicate column" not in str(exc):
+                    raise
     return conn
 
 
@@ -89,18 +105,53 @@ def _decode(blob: str) -> list[Completion]:
     return [Completion(**row, cached=True) for row in json.loads(blob)]
 
 
-class CachedClient:
-    """Wraps a backend: hits are served from SQLite (cached=True), misses go to the backend and are stored."""
+def _spent(result: Result) -> tuple[int, int]:
+    """Tokens the model processed for one result, discarded structured-output attempts included."""
+    if isinstance(result, RequestError):
+        return result.tokens_in, result.tokens_out
+    return (sum(c.tokens_in + c.extra.get("discarded_tokens_in", 0) for c in result),
+            sum(c.tokens_out + c.extra.get("discarded_tokens_out", 0) for c in result))
 
-    def __init__(self, backend: LLMClient, cache_path: Path | str) -> None:
+
+def _generate_one_by_one(backend: LLMClient, requests: Sequence[Request], on_result: OnResult) -> None:
+    """For backends without a batch method: one request at a time through complete()/chat()."""
+    for j, r in enumerate(requests):
+        try:
+            if r.prompt is not None:
+                res: Result = backend.complete(r.prompt, sampling=r.sampling, n=r.n, json_schema=r.json_schema)
+            else:
+                kwargs = {"tools": list(r.tools)} if r.tools is not None else {}
+                res = backend.chat(list(r.messages), sampling=r.sampling, n=r.n, json_schema=r.json_schema,
+                                   **kwargs)
+        except RequestError as exc:
+            res = exc
+        on_result(j, res)
+
+
+class CachedClient:
+    """Wraps a backend: hits are served from SQLite (cached=True), misses go to the backend and are stored.
+
+    Each answer is stored the moment it arrives (also inside a batch), so a worker killed mid-batch loses
+    only the requests still in flight. Identical requests within one batch are sent once.
+    """
+
+    # Backend counters the cache cannot see for itself, passed through by stats().
+    _BACKEND_KEYS = ("retries", "structured_retries")
+
+    def __init__(self, backend: LLMClient, cache_path: Path | str, config: LLMConfig | None = None) -> None:
         self.backend = backend
         self.cache_path = Path(cache_path)
+        self.config = config if config is not None else getattr(backend, "config", None)
         self._conn: sqlite3.Connection | None = None
         self._conn_pid = -1
-        self._lock = threading.Lock()  # one connection per client; steps may call it from threads
+        self._lock = threading.Lock()  # one connection per client; backends may call back from threads
         self._stats: Counter = Counter(
             requests=0, cache_hits=0, model_calls=0, tokens_in=0, tokens_out=0, failures=0
         )
+        self._priced = has_prices(self.config)
+        cfg = self.config
+        self.budget = BudgetGuard(getattr(cfg, "max_total_tokens", None), getattr(cfg, "max_cost", None),
+                                  where=str(self.cache_path.parent))
         self._db()  # open now, so a bad path fails at build time rather than at the first request
 
     @property
@@ -116,62 +167,118 @@ class CachedClient:
 
     def complete(self, prompt: str, *, sampling: Sampling, n: int = 1,
                  json_schema: dict[str, Any] | None = None) -> list[Completion]:
-        request = Request(sampling=sampling, prompt=prompt, n=n, json_schema=json_schema)
-        return self._serve(request, lambda: self.backend.complete(
-            prompt, sampling=sampling, n=n, json_schema=json_schema))
+        return unwrap(self.generate([request_of(prompt, sampling=sampling, n=n, json_schema=json_schema)])[0])
 
     def chat(self, messages: list[dict[str, Any]], *, sampling: Sampling, n: int = 1,
-             json_schema: dict[str, Any] | None = None) -> list[Completion]:
-        request = Request(sampling=sampling, messages=tuple(messages), n=n, json_schema=json_schema)
-        return self._serve(request, lambda: self.backend.chat(
-            messages, sampling=sampling, n=n, json_schema=json_schema))
+             json_schema: dict[str, Any] | None = None,
+             tools: list[dict[str, Any]] | None = None) -> list[Completion]:
+        request = request_of(messages=messages, sampling=sampling, n=n, json_schema=json_schema, tools=tools)
+        return unwrap(self.generate([request])[0])
 
-    def _serve(self, request: Request, call) -> list[Completion]:
-        key = request_key(request, self.model_id)
+    def generate(self, requests: Sequence[Request], on_result: OnResult | None = None) -> list[Result]:
+        """Results in request order: cache hits at once, misses from the backend (stored as they arrive).
+
+        Raises BudgetExceeded before sending anything once the run directory's budget is spent, and
+        LLMUnavailable when the backend cannot serve; answers that arrived before either are kept.
+        """
+        keys = [request_key(r, self.model_id) for r in requests]
+        results: list[Result | None] = [None] * len(requests)
+        waiting: dict[str, list[int]] = {}
         with self._lock:
-            self._stats["requests"] += 1
-            row = self._db().execute("SELECT completions FROM entries WHERE key = ?", (key,)).fetchone()
-            if row is not None:
-                self._stats["cache_hits"] += 1
-                return _decode(row[0])
-            self._stats["model_calls"] += 1
-        # The model call runs outside the lock so other threads can keep reading the cache.
+            self._stats["requests"] += len(requests)
+            db = self._db()
+            for i, key in enumerate(keys):
+                if key in waiting:  # the same request twice in one batch: ask once, answer both
+                    waiting[key].append(i)
+                    continue
+                row = db.execute("SELECT completions FROM entries WHERE key = ?", (key,)).fetchone()
+                if row is None:
+                    waiting[key] = [i]
+                else:
+                    self._stats["cache_hits"] += 1
+                    results[i] = _decode(row[0])
+            self._stats["cache_hits"] += sum(len(ix) - 1 for ix in waiting.values())
+        if waiting:
+            self._ask(list(waiting), [requests[ix[0]] for ix in waiting.values()], waiting, results)
+        if on_result is not None:
+            for i, res in enumerate(results):
+                on_result(i, res)
+        return results  # type: ignore[return-value]  # every slot is filled by now
+
+    def _ask(self, keys: list[str], batch: list[Request], waiting: dict[str, list[int]],
+             results: list[Result | None]) -> None:
+        with self._lock:
+            self.budget.check(self._db)
+            self._stats["model_calls"] += len(batch)
+        clock = [time.perf_counter()]
+
+        def record(j: int, res: Result) -> None:
+            # Busy time is the wall time since the previous answer of this batch: the parts add up to the
+            # batch's wall time however many requests ran side by side.
+            now = time.perf_counter()
+            with self._lock:
+                busy, clock[0] = now - clock[0], now
+            self._record(keys[j], res, busy)
+            first, *dupes = waiting[keys[j]]
+            results[first] = res
+            for i in dupes:
+                results[i] = res if isinstance(res, RequestError) else [replace(c, cached=True) for c in res]
+            with self._lock:
+                self.budget.check(self._db)  # raising here stops the backend sending more
+
         try:
-            completions = call()
-        except Exception:
+            generate = getattr(self.backend, "generate", None)
+            if generate is not None:
+                generate(batch, record)
+            else:
+                _generate_one_by_one(self.backend, batch, record)
+        except LLMUnavailable as exc:
             with self._lock:
                 self._stats["failures"] += 1
-            # The request did reach the model; log it so double-asking shows up in cache_report.
-            self._write(key, None)
+                self._stats[f"failures_{snake(type(exc).__name__)}"] += 1
             raise
-        with self._lock:
-            self._stats["tokens_in"] += sum(c.tokens_in for c in completions)
-            self._stats["tokens_out"] += sum(c.tokens_out for c in completions)
-        self._write(key, completions)
-        return completions
 
-    def _write(self, key: str, completions: list[Completion] | None) -> None:
+    def _record(self, key: str, res: Result, busy_s: float) -> None:
+        tokens_in, tokens_out = _spent(res)
+        cost = cost_of(self.config, tokens_in, tokens_out, busy_s)
         with self._lock:
+            self._stats["tokens_in"] += tokens_in
+            self._stats["tokens_out"] += tokens_out
+            self._stats["busy_s"] += busy_s
+            if self._priced:
+                self._stats["cost"] += cost
+            if isinstance(res, RequestError):
+                self._stats["failures"] += 1
+                self._stats[f"failures_{res.kind}"] += 1
             conn = self._db()
             # BEGIN IMMEDIATE takes the write lock up front (waiting up to busy_timeout), so the
             # entry and its call log row commit together or not at all.
             conn.execute("BEGIN IMMEDIATE")
             try:
-                if completions is not None:
+                ok = not isinstance(res, RequestError)
+                if ok:
                     # OR IGNORE: if another worker answered the same key meanwhile, the first answer stays.
                     conn.execute(
                         "INSERT OR IGNORE INTO entries(key, model_id, completions, created) VALUES (?,?,?,?)",
-                        (key, self.model_id, _encode(completions), time.time()),
+                        (key, self.model_id, _encode(res), time.time()),
                     )
-                conn.execute("INSERT INTO calls(key, time, pid, ok) VALUES (?,?,?,?)",
-                             (key, time.time(), os.getpid(), int(completions is not None)))
+                conn.execute(
+                    "INSERT INTO calls(key, time, pid, ok, tokens_in, tokens_out, cost, busy_s, reason) "
+                    "VALUES (?,?,?,?,?,?,?,?,?)",
+                    (key, time.time(), os.getpid(), int(ok), tokens_in, tokens_out, cost, busy_s,
+                     None if ok else res.kind))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
 
-    def stats(self) -> dict[str, int]:
-        return dict(self._stats)
+    def stats(self) -> dict[str, float]:
+        with self._lock:
+            out = dict(self._stats)
+        for k, v in self.backend.stats().items():
+            if k.startswith(self._BACKEND_KEYS):
+                out[k] = v
+        return out
 
     def close(self) -> None:
         with self._lock:

@@ -8,17 +8,40 @@ from typing import Any
 
 from pipelines.llm.client import LLMClient, LLMConfig
 
+# Each constructor imports its backend module only when called, so importing the factory (and validating
+# a recipe) never imports llama_cpp, httpx, torch or vllm.
+
 
 def _llama_cpp(config: LLMConfig) -> LLMClient:
-    # Imported here so that importing the factory does not import llama_cpp (and its native library).
     from pipelines.llm.llama_cpp import LlamaCppClient
 
     return LlamaCppClient(config)
 
 
+def _openai(config: LLMConfig) -> LLMClient:
+    from pipelines.llm.openai_compat import OpenAICompatClient
+
+    return OpenAICompatClient(config)
+
+
+def _vllm(config: LLMConfig) -> LLMClient:
+    from pipelines.llm.vllm_offline import VLLMClient
+
+    return VLLMClient(config)
+
+
+def _transformers(config: LLMConfig) -> LLMClient:
+    from pipelines.llm.transformers_backend import TransformersClient
+
+    return TransformersClient(config)
+
+
 # Backend name (LLMConfig.backend) -> constructor. A new backend adds one entry here and one Literal value.
 BACKENDS: dict[str, Callable[[LLMConfig], LLMClient]] = {
     "llama_cpp": _llama_cpp,
+    "openai": _openai,
+    "vllm": _vllm,
+    "transformers": _transformers,
 }
 
 
@@ -34,4 +57,4 @@ def build_client(config: dict[str, Any], cache_path: Path | None = None) -> LLMC
         return backend
     from pipelines.llm.cache import CachedClient
 
-    return CachedClient(backend, cache_path)
+    return CachedClient(backend, cache_path, cfg)

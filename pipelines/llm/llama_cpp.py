@@ -15,15 +15,14 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from pipelines.llm.client import Completion, LLMConfig, Sampling
+from pipelines.llm.client import Completion, LLMConfig, OnResult, Request, Result, Sampling
 from pipelines.llm.embedded import resolve_model
-from pipelines.llm.errors import StructuredOutputError
-
-# llama.cpp treats this seed as "pick one at random", so no request may ever use it.
-_RANDOM_SEED_SENTINEL = 0xFFFFFFFF
+from pipelines.llm.errors import RequestError, StructuredOutputError
+# request_seed: re-exported; llama.cpp treats seed 0xFFFFFFFF as "random", which request_seed never returns.
+from pipelines.llm.structured import gave_up, parse_structured, request_seed, retry_seed  # noqa: F401
 # Pinned here rather than inherited from the library's defaults, so an upgrade cannot silently change outputs.
 _TOP_K = 40
 _MIN_P = 0.05
@@ -37,11 +36,6 @@ def default_n_threads() -> int:
     return max(1, cores // workers)
 
 
-def request_seed(base: int, i: int) -> int:
-    """Seed of the i-th of n completions: base + i, folded into llama.cpp's uint32 range minus the sentinel."""
-    return (base + i) % _RANDOM_SEED_SENTINEL
-
-
 def _merge_system_message(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # Gemma has no system role, and llama-cpp-python's "gemma" format silently drops system messages;
     # Gemma's own template prepends the system text to the first user turn, so we do the same.
@@ -52,24 +46,6 @@ def _merge_system_message(messages: list[dict[str, Any]]) -> list[dict[str, Any]
         rest[0] = {**rest[0], "content": f"{system}\n\n{rest[0]['content']}"}
         return rest
     return [{"role": "user", "content": system}, *rest]
-
-
-def _parse_structured(text: str, schema: dict[str, Any], finish_reason: str) -> Any:
-    """The JSON object in `text`, validated against `schema`; raises StructuredOutputError otherwise."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        hint = " (output hit max_tokens; raise it)" if finish_reason == "length" else ""
-        raise StructuredOutputError(text, f"not valid JSON: {exc}{hint}") from exc
-    try:
-        import jsonschema
-    except ImportError:  # the grammar already constrained decoding; validation is a second check
-        return value
-    try:
-        jsonschema.validate(value, schema)
-    except jsonschema.ValidationError as exc:
-        raise StructuredOutputError(text, f"does not match schema: {exc.message}") from exc
-    return value
 
 
 class LlamaCppClient:
@@ -130,14 +106,16 @@ class LlamaCppClient:
         return self._generate(one, sampling, n, json_schema)
 
     def chat(self, messages: list[dict[str, Any]], *, sampling: Sampling, n: int = 1,
-             json_schema: dict[str, Any] | None = None) -> list[Completion]:
+             json_schema: dict[str, Any] | None = None,
+             tools: list[dict[str, Any]] | None = None) -> list[Completion]:
         response_format = {"type": "json_object", "schema": json_schema} if json_schema is not None else None
+        tool_kwargs = {"tools": list(tools)} if tools else {}
 
         def one(seed: int) -> tuple[str, dict[str, Any]]:
             llm = self._model()
             msgs = _merge_system_message(list(messages)) if llm.chat_format == "gemma" else list(messages)
             resp = llm.create_chat_completion(
-                msgs, response_format=response_format, seed=seed, **self._sampling_kwargs(sampling))
+                msgs, response_format=response_format, seed=seed, **tool_kwargs, **self._sampling_kwargs(sampling))
             return resp["choices"][0]["message"]["content"] or "", resp
 
         return self._generate(one, sampling, n, json_schema)
@@ -158,27 +136,62 @@ class LlamaCppClient:
                   json_schema: dict[str, Any] | None) -> list[Completion]:
         self._stats["requests"] += 1
         self._stats["model_calls"] += 1
-        out: list[Completion] = []
         try:
-            for i in range(n):
-                seed = request_seed(sampling.seed, i)
-                # Forget the previous request's KV cache: see the module docstring.
-                self._model().reset()
-                t0 = time.perf_counter()
-                text, resp = one(seed)
-                latency = time.perf_counter() - t0
-                usage, finish = resp["usage"], resp["choices"][0]["finish_reason"] or "stop"
-                self._stats["tokens_in"] += usage["prompt_tokens"]
-                self._stats["tokens_out"] += usage["completion_tokens"]
-                parsed = _parse_structured(text, json_schema, finish) if json_schema is not None else None
-                out.append(Completion(
-                    text=text, tokens_in=usage["prompt_tokens"], tokens_out=usage["completion_tokens"],
-                    latency_s=latency, finish_reason=finish, parsed=parsed, extra={"seed": seed},
-                ))
+            return [self._one_validated(one, request_seed(sampling.seed, i), json_schema) for i in range(n)]
         except Exception:
             self._stats["failures"] += 1
             raise
-        return out
+
+    def _one_validated(self, one: Callable[[int], tuple[str, dict[str, Any]]], seed: int,
+                       json_schema: dict[str, Any] | None) -> Completion:
+        """One completion; with a schema, bounded retries at derived seeds (see pipelines.llm.structured)."""
+        discarded_in = discarded_out = 0
+        attempts = 1 + (self.config.structured_retries if json_schema is not None else 0)
+        for attempt in range(attempts):
+            s = seed if attempt == 0 else retry_seed(seed, attempt)
+            # Forget the previous request's KV cache: see the module docstring.
+            self._model().reset()
+            t0 = time.perf_counter()
+            text, resp = one(s)
+            latency = time.perf_counter() - t0
+            usage, finish = resp["usage"], resp["choices"][0]["finish_reason"] or "stop"
+            self._stats["tokens_in"] += usage["prompt_tokens"]
+            self._stats["tokens_out"] += usage["completion_tokens"]
+            c = Completion(text=text, tokens_in=usage["prompt_tokens"], tokens_out=usage["completion_tokens"],
+                           latency_s=latency, finish_reason=finish, extra={"seed": s})
+            if json_schema is None:
+                return c
+            try:
+                c.parsed = parse_structured(text, json_schema, finish)
+            except StructuredOutputError as exc:
+                last = exc
+                discarded_in += c.tokens_in
+                discarded_out += c.tokens_out
+                if attempt + 1 < attempts:
+                    self._stats["structured_retries"] += 1
+                continue
+            if attempt:
+                c.extra.update(attempts=attempt + 1, discarded_tokens_in=discarded_in,
+                               discarded_tokens_out=discarded_out)
+            return c
+        raise gave_up(last, attempts, discarded_in, discarded_out)
+
+    def generate(self, requests: Sequence[Request], on_result: OnResult | None = None) -> list[Result]:
+        """One request after another (one in-process model has no concurrency to offer)."""
+        results: list[Result] = []
+        for j, r in enumerate(requests):
+            try:
+                if r.prompt is not None:
+                    res: Result = self.complete(r.prompt, sampling=r.sampling, n=r.n, json_schema=r.json_schema)
+                else:
+                    res = self.chat(list(r.messages), sampling=r.sampling, n=r.n, json_schema=r.json_schema,
+                                    tools=list(r.tools) if r.tools is not None else None)
+            except RequestError as exc:
+                res = exc
+            results.append(res)
+            if on_result is not None:
+                on_result(j, res)
+        return results
 
     def stats(self) -> dict[str, int]:
         return dict(self._stats)

