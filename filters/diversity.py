@@ -21,14 +21,13 @@ from pydantic import Field, field_validator
 from filters.base import Filter
 from filters.embeddings import PACKAGED
 from filters.spill import Spill
-from filters.views import Scope, check_group_key, view
+from filters.views import Scope, check_group_key, group_value, view
 from pipelines.core.registry import register
 from pipelines.core.sample import Sample
 from pipelines.core.step import Params
 from pipelines.core.store import StepDir
 from pipelines.core.shards import write_json_atomic
 
-_EMBED_BATCH = 1024
 REPORT_FILE = "diversity.json"
 
 
@@ -46,22 +45,6 @@ class DiversityReportParams(Params):
         return [check_group_key(k) for k in keys]
 
 
-def _embed_all(model_name: str, texts_iter) -> "object":
-    import numpy as np
-
-    from filters.embeddings import embed, load_model
-
-    model = load_model(model_name)
-    chunks, batch = [], []
-    for t in texts_iter:
-        batch.append(t)
-        if len(batch) >= _EMBED_BATCH:
-            chunks.append(embed(model, batch))
-            batch = []
-    chunks.append(embed(model, batch))
-    return np.concatenate(chunks)
-
-
 @register("filter.diversity_report")
 class DiversityReport(Filter):
     """Passes every sample on unchanged and writes diversity.json into the step's folder."""
@@ -72,17 +55,19 @@ class DiversityReport(Filter):
 
     def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
         from filters.diversity_metrics import diversity_report
+        from filters.embeddings import embed_texts
 
         p = self.params
-        kept: list[Sample] = []
+        groups: dict[str, list[str]] = {key: [] for key in p.group_by}
         texts: list[str] = []
         for s in samples:
-            # Group values and texts only; the samples themselves pass straight through.
-            kept.append(Sample(kind=s.kind, persona=s.persona, provenance=s.provenance, meta=s.meta))
+            # Only texts and group values are kept; the samples themselves pass straight through.
+            for key, values in groups.items():
+                values.append(group_value(s, key))
             texts.append(view(s, p.scope))
             yield s
-        emb = _embed_all(p.model, texts)
-        report = diversity_report(kept, texts, emb, p.group_by, p.clusters, p.seed)
+        emb = embed_texts(p.model, texts)
+        report = diversity_report(texts, emb, groups, p.clusters, p.seed)
         report.update({"model": p.model, "scope": p.scope, "step": self.ctx.step_name})
         root = StepDir.of(self.ctx.run_dir, self.ctx.step_name, self.ctx.fingerprint).root
         write_json_atomic(root / REPORT_FILE, report)
@@ -154,6 +139,8 @@ class DiversitySelect(Filter):
     def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
         import numpy as np
 
+        from filters.embeddings import embed_texts
+
         p = self.params
         if p.method == "mmr" and p.quality_from is None:
             raise ValueError("method mmr needs quality_from: the step whose verdict score measures quality")
@@ -169,7 +156,7 @@ class DiversitySelect(Filter):
                 for s in spill:
                     yield s.with_verdict(self.verdict(True, details={"rank": None}))
                 return
-            emb = _embed_all(p.model, texts)
+            emb = embed_texts(p.model, texts)
             del texts
             if p.method == "k_center":
                 selected, nearest, cos = k_center_greedy(emb, p.n)

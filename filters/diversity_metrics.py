@@ -20,8 +20,6 @@ from typing import Any
 import numpy as np
 
 from filters.normalize import words
-from filters.views import group_value
-from pipelines.core.sample import Sample
 
 def vendi_score(emb: np.ndarray) -> float:
     n = emb.shape[0]
@@ -78,14 +76,13 @@ def metrics(texts: list[str], emb: np.ndarray, labels: np.ndarray, k: int) -> di
     }
 
 
-def diversity_report(samples: list[Sample], texts: list[str], emb: np.ndarray, group_by: list[str],
-                     clusters: int, seed: int = 0) -> dict[str, Any]:
-    """Metrics for all samples and for every value of every group key."""
+def diversity_report(texts: list[str], emb: np.ndarray, groups: dict[str, list[str]], clusters: int,
+                     seed: int = 0) -> dict[str, Any]:
+    """Metrics for all texts and for every value of every group key (`groups[key][i]`: text i's value)."""
     k = max(1, min(clusters, len(texts)))
     labels = cluster_labels(emb, k, seed)
     report: dict[str, Any] = {"clusters": k, "overall": metrics(texts, emb, labels, k), "groups": {}}
-    for key in group_by:
-        values = [group_value(s, key) for s in samples]
+    for key, values in groups.items():
         per: dict[str, Any] = {}
         for v in sorted(set(values)):
             idx = np.array([i for i, x in enumerate(values) if x == v], dtype=np.int64)

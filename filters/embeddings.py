@@ -55,3 +55,18 @@ def embed(model: Any, texts: list[str]) -> Any:
     out = model.encode(texts, batch_size=_BATCH, normalize_embeddings=True, convert_to_numpy=True,
                        show_progress_bar=False)
     return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def embed_texts(name: str, texts) -> Any:
+    """Embeddings of an iterable of texts with the named model, embedded in batches as they come."""
+    import numpy as np
+
+    model = load_model(name)
+    chunks, batch = [], []
+    for t in texts:
+        batch.append(t)
+        if len(batch) >= 1024:
+            chunks.append(embed(model, batch))
+            batch = []
+    chunks.append(embed(model, batch))
+    return np.concatenate(chunks)

@@ -45,7 +45,8 @@ def view(sample: Sample, scope: str) -> str:
     if not sample.messages:
         # A seed sample has no conversation yet: the task it carries (a question, a prompt) is its text.
         persona = sample.persona or {}
-        return str(sample.meta.get("question") or sample.meta.get("prompt") or persona.get("description") or "")
+        meta = sample.meta
+        return str(meta.get("task") or meta.get("question") or meta.get("prompt") or persona.get("description") or "")
     return render(sample)
 
 

@@ -6,7 +6,10 @@
 
 Sampling is seeded and without replacement. "stratified" deals personas round-robin across the strata
 (the value combinations of `stratify_by`), so every stratum is as evenly represented as the bank allows;
-"uniform" draws from the whole bank, so large strata dominate.
+"uniform" draws from the whole bank, so large strata dominate; "coverage" embeds a seeded random pool of
+`pool` personas (all-MiniLM-L6-v2, see personas.embeddings) and picks farthest-point: each next persona is
+the one least similar to all picked so far, which spreads the sample over the whole space of descriptions
+(occupation, place, goal and style together) instead of over one attribute.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pipelines.core.sample import Sample
 from pipelines.core.step import Params as StepParams
 from pipelines.core.step import Step
 
-Strategy = Literal["uniform", "stratified"]
+Strategy = Literal["uniform", "stratified", "coverage"]
 
 
 class SampleParams(StepParams):
@@ -35,6 +38,8 @@ class SampleParams(StepParams):
     stratify_by: list[str] = Field(default_factory=lambda: ["domain"])
     # Path to an external .jsonl/.parquet bank; None uses the bank shipped in personas/data.
     bank: str | None = None
+    # coverage: how many personas (a seeded random subset of the bank) are embedded and chosen from.
+    pool: int = Field(1000, ge=1)
 
     @field_validator("stratify_by")
     @classmethod
@@ -60,6 +65,7 @@ def sample_personas(
     strategy: Strategy = "uniform",
     stratify_by: Sequence[str] = ("domain",),
     bank_name: str = "the persona bank",
+    pool: int = 1000,
 ) -> list[Persona]:
     """n distinct personas, the same ones for the same bank, seed and strategy."""
     if n < 1:
@@ -70,15 +76,17 @@ def sample_personas(
             "replacement, so lower n or use a larger bank"
         )
     # Sorting by id makes the draw independent of the order rows happen to have in the file.
-    pool = sorted(bank, key=lambda p: p.id)
+    ordered = sorted(bank, key=lambda p: p.id)
     rng = random.Random(seed)
     if strategy == "uniform":
-        return rng.sample(pool, n)
+        return rng.sample(ordered, n)
+    if strategy == "coverage":
+        return _coverage_sample(ordered, n, rng, pool)
     if strategy != "stratified":
-        raise ValueError(f"unknown strategy {strategy!r}; use 'uniform' or 'stratified'")
+        raise ValueError(f"unknown strategy {strategy!r}; use 'uniform', 'stratified' or 'coverage'")
     _check_attributes(stratify_by)
     strata: dict[tuple[str, ...], list[Persona]] = {}
-    for persona in pool:
+    for persona in ordered:
         strata.setdefault(tuple(getattr(persona, name) for name in stratify_by), []).append(persona)
     keys = sorted(strata)
     for key in keys:
@@ -88,7 +96,7 @@ def sample_personas(
     rng.shuffle(keys)
     chosen: list[Persona] = []
     depth = 0
-    while len(chosen) < n:  # terminates: n <= len(pool), and each full pass takes every stratum's next
+    while len(chosen) < n:  # terminates: n <= len(ordered), and each full pass takes every stratum's next
         for key in keys:
             if depth < len(strata[key]):
                 chosen.append(strata[key][depth])
@@ -96,6 +104,17 @@ def sample_personas(
                     break
         depth += 1
     return chosen
+
+
+def _coverage_sample(ordered: Sequence[Persona], n: int, rng: random.Random, pool: int) -> list[Persona]:
+    """Farthest-point sampling in embedding space over a seeded random pool of the bank."""
+    from personas.embeddings import embed, farthest_point  # torch: only for this strategy
+
+    if n > pool:
+        raise ValueError(f"strategy 'coverage' chooses n={n} personas from a pool of {pool}; raise pool")
+    candidates = rng.sample(list(ordered), min(pool, len(ordered)))
+    vectors = embed([p.description for p in candidates])
+    return [candidates[i] for i in farthest_point(vectors, n, start=rng.randrange(len(candidates)))]
 
 
 def coverage(
@@ -142,6 +161,13 @@ class SamplePersonas(Step):
     kind = "source"
     Params = SampleParams
 
+    @classmethod
+    def fingerprint_files(cls) -> list:
+        # The coverage strategy's choices depend on the embedding code as much as on this file.
+        from pathlib import Path
+
+        return [Path(__file__).with_name("embeddings.py")]
+
     def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
         # A source has no upstream; the executor hands it an empty iterator, which is ignored.
         params: SampleParams = self.params  # type: ignore[assignment]
@@ -152,6 +178,7 @@ class SamplePersonas(Step):
             seed=params.seed,
             strategy=params.strategy,
             stratify_by=params.stratify_by,
+            pool=params.pool,
             bank_name=f"bank {params.bank}" if params.bank else "the shipped persona bank",
         )
         provenance = {

@@ -124,7 +124,9 @@ def inspect(
 # modules import their heavy dependencies inside the commands, so `refinery --help` stays fast.
 COMMAND_MODULES: tuple[str, ...] = (
     "pipelines.export.cli",
+    "pipelines.train.cli",
     "review_ui.cli",
+    "filters.cli",
 )
 
 

@@ -13,7 +13,7 @@ Questions everywhere: accept/reject (`verdict`) and a free-text `rationale`; cha
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 REVIEW_KINDS = ("chat", "reasoning", "tool_use", "preference")
@@ -29,9 +29,11 @@ EMBEDDING = "embedding"
 SAMPLE_KEY = "_sample"  # extra metadata: the whole Sample as JSON, hidden from annotators
 
 # Metadata properties declared on every dataset (filterable in the UI); filter scores are added as
-# float properties named score_<filter> when a sample first carries one.
-TERMS_METADATA = ("kind", "generator", "model", "persona_domain", "persona_occupation", "persona_region",
-                  "persona_age_band", "persona_expertise", "persona_style")
+# float properties named score_<filter> when a sample first carries one. Kept few on purpose: argilla-server
+# 2.8 builds a pydantic validator per declared property for every record it ingests, which dominates its
+# ingest time. Left out: kind (one dataset per kind) and free-text persona attributes (occupation, goals).
+TERMS_METADATA = ("generator", "model", "persona_domain", "persona_region", "persona_age_band",
+                  "persona_expertise", "persona_style")
 INTEGER_METADATA = ("n_turns", "n_chars", "answer_chars")
 KIND_INTEGER_METADATA = {
     "chat": (),
@@ -56,7 +58,6 @@ class Layout:
     questions: tuple[str, ...]
     integer_metadata: tuple[str, ...]
     answer_slots: int = 0  # preference only
-    extra: dict = field(default_factory=dict)
 
     @property
     def answer_names(self) -> list[str]:

@@ -96,11 +96,9 @@ def _metadata(sample: Sample, layout: Layout) -> dict[str, Any]:
     p = sample.persona or {}
     attrs = p.get("attributes", p) if isinstance(p, dict) else {}
     md: dict[str, Any] = {
-        "kind": sample.kind,
         "generator": sample.provenance.get("generator"),
         "model": sample.provenance.get("model"),
         "persona_domain": attrs.get("domain"),
-        "persona_occupation": attrs.get("occupation"),
         "persona_region": attrs.get("region"),
         "persona_age_band": attrs.get("age_band"),
         "persona_expertise": attrs.get("expertise"),

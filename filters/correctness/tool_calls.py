@@ -22,8 +22,8 @@ from pipelines.core.sample import Sample, Verdict
 from pipelines.core.step import Params
 
 _CALL_MARKERS = ("<|tool_call_start|>", "<|tool_call_end|>")
-# A message whose whole text is a bare call list, `[name(...)...]`: the form some runtimes emit.
-_BARE_CALL = re.compile(r"^\s*\[\s*[A-Za-z_][\w.]*\s*\(.*\)\s*\]\s*$", re.DOTALL)
+# A message that opens like a bare call list, `[name(...`: the form some runtimes emit without markers.
+_BARE_CALL = re.compile(r"^\s*\[\s*[A-Za-z_][\w.]*\s*\(")
 
 
 class ToolCallsParams(Params):

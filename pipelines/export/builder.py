@@ -58,6 +58,7 @@ class VersionBuilder:
     by_kind: Counter = field(default_factory=Counter)
     by_generator: Counter = field(default_factory=Counter)
     by_persona: Counter = field(default_factory=Counter)
+    snapshots: set = field(default_factory=set)  # review snapshots named by the samples (review.pull sets them)
 
     def add(self, sample: Sample) -> Verdict | None:
         """Convert one sample. Returns None when it yields rows, else the Verdict that drops it."""
@@ -83,6 +84,9 @@ class VersionBuilder:
             self.dropped[f"preference:{e.reason}"] += 1
         self.rows.extend(made)
         self.samples_out += 1
+        review = sample.meta.get("review")
+        if isinstance(review, dict) and review.get("snapshot"):
+            self.snapshots.add(str(review["snapshot"]))
         self.by_kind[sample.kind] += 1
         self.by_generator[str(sample.provenance.get("generator") or "unknown")] += 1
         if sample.persona:
@@ -136,6 +140,10 @@ class VersionBuilder:
             for rows in config.values():
                 rows.sort(key=lambda d: (d["id"], d["key"]))
         return out, groups
+
+    def review_snapshot(self) -> str | None:
+        """The snapshot named in the options, else the one(s) the reviewed samples came from."""
+        return self.options.review_snapshot or (", ".join(sorted(self.snapshots)) or None)
 
     def counts(self) -> dict[str, Any]:
         return {

@@ -67,10 +67,11 @@ def write_version(registry: Registry, builder: VersionBuilder, origin: dict[str,
                          f"({dict(builder.dropped) or 'no input'})")
     index = row_hashes(tables)
     digest = version_content_hash(index)
+    snapshot = builder.review_snapshot()
     latest = registry.latest(opts.name)
     if latest is not None:
         previous = registry.manifest(latest)
-        if previous["content_hash"] == digest and previous.get("review_snapshot") == opts.review_snapshot:
+        if previous["content_hash"] == digest and previous.get("review_snapshot") == snapshot:
             return latest, True
     schemas = _schemas(bool(opts.text))
 
@@ -101,7 +102,7 @@ def write_version(registry: Registry, builder: VersionBuilder, origin: dict[str,
             "created": now(),
             "description": opts.description,
             "origin": origin,
-            "review_snapshot": opts.review_snapshot,
+            "review_snapshot": snapshot,
             "content_hash": digest,
             "configs": configs,
             "splits": {"validation_share": opts.validation, "group_by": list(opts.split_by),

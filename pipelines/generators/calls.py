@@ -11,6 +11,7 @@ Seeds come from `derive_seed(recipe_seed, sample.id, stage, ...)`: from content,
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -44,6 +45,38 @@ def tidy(text: str, truncated: bool) -> str:
         if ends:
             text = text[: ends[-1]]
     return text.strip()
+
+
+_WORD = re.compile(r"\w+")
+# Words too common to show that a question is about a passage.
+_STOPWORDS = frozenset(
+    "the a an and or of to in on at for with by from is are was were be been it its this that these those "
+    "what which who whom whose when where why how do does did can could should would will my your our their "
+    "i you we they he she me us them about into than then there here as if not no yes so any some".split())
+
+
+def normalise(text: str) -> str:
+    return " ".join(_WORD.findall(text.casefold()))
+
+
+def _grams(words: list[str], n: int) -> set[tuple[str, ...]]:
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+def copies_example(text: str, shown: Iterable[str], threshold: float = 0.9, run: int = 8) -> bool:
+    """True when `text` is (nearly) one of the few-shot texts the model was shown, or pastes a run of `run`
+    words from one: a base model sometimes continues the pattern by repeating an example."""
+    words = normalise(text).split()
+    norm, grams = " ".join(words), _grams(words, run)
+    for ex in shown:
+        ex_words = normalise(ex).split()
+        if difflib.SequenceMatcher(None, norm, " ".join(ex_words)).ratio() >= threshold or grams & _grams(ex_words, run):
+            return True
+    return False
+
+
+def content_words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.casefold()) if len(w) > 2 and w not in _STOPWORDS}
 
 
 def sampling(cfg: dict[str, Any], max_tokens: int, stop: Sequence[str], *seed_parts: Any,

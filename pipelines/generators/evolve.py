@@ -9,7 +9,8 @@ Operations (chosen per sample and round, seeded by the sample's content):
 The seed instruction is, in order: `meta.task` (e.g. from `seeds.jsonl`), the first user turn of a chat
 sample, or a first request the model writes for the sample's persona. Each of `rounds` rounds rewrites the
 previous result. As in Evol-Instruct, a failed evolution is eliminated: a rewrite that is empty, too short,
-or the same as its input is dropped with a verdict (evolution_unchanged / evolution_too_short). With
+the same as its input, or a copy of a few-shot example is dropped with a verdict (evolution_unchanged,
+evolution_too_short, copied_example). With
 `answer: false` the evolved instruction is emitted as a seed (meta.task) for another generator.
 """
 
@@ -98,7 +99,11 @@ class Evolve(Step):
         for s, result in zip(need, run_batch(self.ctx, [self._seed_request(s) for s in need])):
             usage[s.id].add(result)
             text = self._text(s, result, "seed", done)
-            if text is not None:
+            if text is None:
+                continue
+            if calls.copies_example(text, [ex["turns"][0]["user"] for ex in examples("multi_turn/examples.yaml")]):
+                done[s.id] = drop(s, self.ctx, "copied_example", seed=text)
+            else:
                 current[s.id] = text
         for s in batch:
             if s.id not in current and s.id not in done:
@@ -119,6 +124,8 @@ class Evolve(Step):
                     done[s.id] = drop(s, self.ctx, "evolution_unchanged", operation=ops[s.id], before=before)
                 elif len(text) < p.min_chars:
                     done[s.id] = drop(s, self.ctx, "evolution_too_short", operation=ops[s.id], after=text)
+                elif calls.copies_example(text, self._shown(ops[s.id])):
+                    done[s.id] = drop(s, self.ctx, "copied_example", operation=ops[s.id], after=text)
                 else:
                     history[s.id].append({"operation": ops[s.id], "before": before, "after": text})
                     current[s.id] = text
@@ -143,6 +150,11 @@ class Evolve(Step):
             done[s.id] = drop(s, self.ctx, f"empty_{stage.split('_')[0]}", raw=result[0].text)
             return None
         return text
+
+    @staticmethod
+    def _shown(op: str) -> list[str]:
+        return [t for ex in examples(f"{_FOLDER}/examples.yaml")["operations"][op]["examples"]
+                for t in (ex["before"], ex["after"])]
 
     def _operation(self, s: Sample, round_index: int) -> str:
         ops = self.params.operations

@@ -3,7 +3,9 @@
 Two tasks, chosen per passage (seeded by its content; `extract_share` sets the mix):
 - qa:      a person (the sample's persona, if it has one) asks a question the passage answers; the answer
            is written from the passage alone. The sample is [system: the document, user: question,
-           assistant: answer]; `meta.passage` keeps the source for a faithfulness check.
+           assistant: answer]; `meta.passage` keeps the source for a faithfulness check. A question that
+           is not a question, repeats a few-shot example or shares no content word with the passage is
+           dropped (not_a_question, copied_example, question_off_passage).
 - extract: the passage's information as JSON matching `extract_schema` (a JSON Schema; a small default is built
            in), produced with schema-constrained decoding. The sample is [user: schema + text, assistant:
            the JSON]; `meta.extracted` holds the parsed object. Output the backend cannot parse or
@@ -115,7 +117,12 @@ class Grounded(Step):
         for s, result in zip(qa, results[: len(qa)]):
             usage[s.id].add(result)
             text = self._text(s, result, "question", done)
-            if text is not None:
+            if text is None:
+                continue
+            reason = self._bad_question(s, text)
+            if reason:
+                done[s.id] = drop(s, self.ctx, reason, question=text)
+            else:
                 questions[s.id] = text
         out: dict[str, Sample] = {}
         for s, result in zip(ex, results[len(qa):]):
@@ -129,9 +136,24 @@ class Grounded(Step):
         for s, result in zip(live, answers):
             usage[s.id].add(result)
             text = self._text(s, result, "answer", done)
-            if text is not None:
+            if text is None:
+                continue
+            if calls.copies_example(text, [ex["answer"] for ex in examples(f"{_FOLDER}/examples.yaml")]):
+                done[s.id] = drop(s, self.ctx, "copied_example", answer=text)
+            else:
                 out[s.id] = self._qa_sample(s, questions[s.id], text, usage[s.id])
         return [done.get(s.id) or out[s.id] for s in batch]
+
+    @staticmethod
+    def _bad_question(s: Sample, question: str) -> str | None:
+        """Why a generated question is unusable, or None: grounded QA needs a real question about this passage."""
+        if not question.rstrip().endswith("?"):
+            return "not_a_question"
+        if calls.copies_example(question, [ex["question"] for ex in examples(f"{_FOLDER}/examples.yaml")]):
+            return "copied_example"
+        if not calls.content_words(question) & calls.content_words(s.meta["passage"]):
+            return "question_off_passage"
+        return None
 
     def _text(self, s: Sample, result: Any, stage: str, done: dict[str, Sample]) -> str | None:
         if isinstance(result, RequestError):

@@ -4,14 +4,16 @@ Two prompt styles, chosen by `template`:
 - fewshot: one completion prompt per turn for base models (the embedded Gemma 3 270M): hand-written
   example conversations, then this persona's conversation so far, ending in "User:" or "Assistant:".
 - chat: for instruct models, the chat API with a system prompt that puts the model in the user's shoes.
-Each turn's seed comes from the persona, the turn and the role, so a rerun asks exactly the same requests
-(and hits the cache) whatever order shards run in.
+Each turn's seed comes from the sample, the turn and the role, so a rerun asks exactly the same requests
+(and hits the cache) whatever order shards run in. Conversations advance together, turn by turn, over a
+batch of samples, so a server backend answers the batch's requests concurrently. In chat mode each
+follow-up turn gets a move (follow up, ask for a clarification, shift topic, push back), seeded by the
+sample; the few-shot examples demonstrate the same moves to base models.
 """
 
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any, Literal
@@ -21,14 +23,19 @@ from pydantic import Field
 from pipelines.core.registry import register
 from pipelines.core.sample import Message, Sample, Verdict
 from pipelines.core.step import Params, Step
+from pipelines.generators import calls
+from pipelines.generators.calls import Usage, tidy
 from pipelines.generators.templates import derive_seed, examples, files_in, render, template_hash
-from pipelines.llm.client import Sampling
+from pipelines.llm.client import Request
+from pipelines.llm.errors import RequestError
 
 _FOLDER = "multi_turn"
 # A base model keeps writing the transcript; these strings mark where its turn ends.
 _STOP = {"user": ("\nAssistant:", "\n###", "\nPerson:", "\nUser:", "\n\n"),
          "assistant": ("\nUser:", "\n###", "\nPerson:", "\nAssistant:", "\n\n")}
-_SENTENCE_END = re.compile(r"[.!?)\"'](?=\s|$)")
+# What the simulated user does after the opening turn (chat template; the few-shot examples show the same
+# moves to base models by example).
+MOVES = ("follow_up", "clarify", "topic_shift", "push_back")
 
 
 class MultiTurnParams(Params):
@@ -38,15 +45,7 @@ class MultiTurnParams(Params):
     n_examples: int = Field(2, ge=0, le=6, description="few-shot example conversations per prompt")
     max_user_tokens: int = Field(64, ge=8)
     max_assistant_tokens: int = Field(160, ge=8)
-
-
-def _tidy(text: str, truncated: bool) -> str:
-    text = text.strip()
-    if truncated:  # the model ran out of tokens mid-sentence: keep whole sentences only
-        ends = [m.end() for m in _SENTENCE_END.finditer(text)]
-        if ends:
-            text = text[: ends[-1]]
-    return text.strip()
+    batch_size: int = Field(8, ge=1, description="conversations whose turns go to the model together")
 
 
 @register("generate.multi_turn")
@@ -57,70 +56,68 @@ class MultiTurn(Step):
 
     @classmethod
     def fingerprint_files(cls) -> list:
-        return files_in(_FOLDER)
+        return [*files_in(_FOLDER), calls.HERE]
 
     def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
-        for seed_sample in samples:
-            yield self._converse(seed_sample)
+        for batch in calls.batches(samples, self.params.batch_size):
+            yield from self._converse(batch)
 
-    def _converse(self, seed: Sample) -> Sample:
+    def _converse(self, batch: list[Sample]) -> list[Sample]:
+        """Turn by turn over the whole batch: every live conversation's next turn goes to the model together."""
         p, cfg = self.params, self.ctx.llm_config
-        persona = seed.persona or {}
-        description = persona.get("description") or "A curious person with everyday questions."
-        rng = random.Random(derive_seed(cfg["seed"], seed.id, "examples"))
         pool = examples(f"{_FOLDER}/examples.yaml")
-        shots = rng.sample(pool, min(p.n_examples, len(pool)))
-        turns: list[dict[str, Any]] = []
-        usage = {"requests": 0, "tokens_in": 0, "tokens_out": 0, "latency_s": 0.0, "cached": 0}
+        shots = {s.id: random.Random(derive_seed(cfg["seed"], s.id, "examples")).sample(pool, min(p.n_examples, len(pool)))
+                 for s in batch}
+        turns: dict[str, list[dict[str, Any]]] = {s.id: [] for s in batch}
+        usage = {s.id: Usage() for s in batch}
+        done: dict[str, Sample] = {}
         for t in range(p.turns):
             for role in ("user", "assistant"):
-                text = self._turn(role, t, seed.id, description, shots, turns, usage)
-                if not text:
-                    return seed.with_verdict(Verdict(self.ctx.step_name, False, f"empty_{role}_turn",
-                                                     details={"turn": t, "partial": turns}))
-                if role == "user":
-                    turns.append({"user": text, "assistant": None})
-                else:
-                    turns[-1]["assistant"] = text
+                live = [s for s in batch if s.id not in done]
+                requests = [self._request(role, t, s, shots[s.id], turns[s.id]) for s in live]
+                for s, result in zip(live, calls.run_batch(self.ctx, requests)):
+                    usage[s.id].add(result)
+                    if isinstance(result, RequestError):
+                        done[s.id] = calls.request_drop(s, self.ctx, result, f"{role}_{t}")
+                        continue
+                    text = tidy(*calls.first_text(result))
+                    if not text:
+                        done[s.id] = s.with_verdict(Verdict(self.ctx.step_name, False, f"empty_{role}_turn",
+                                                            details={"turn": t, "partial": turns[s.id]}))
+                    elif role == "user":
+                        turns[s.id].append({"user": text, "assistant": None, "move": self._move(s, t)})
+                    else:
+                        turns[s.id][-1]["assistant"] = text
+        return [done.get(s.id) or self._sample(s, turns[s.id], shots[s.id], usage[s.id]) for s in batch]
+
+    def _sample(self, seed: Sample, turns: list[dict[str, Any]], shots: list, usage: Usage) -> Sample:
+        p = self.params
         messages = [m for t in turns for m in (Message("user", t["user"]), Message("assistant", t["assistant"]))]
         tname = f"{_FOLDER}/{'fewshot.jinja' if p.template == 'fewshot' else 'chat_user.jinja'}"
-        provenance = {
-            **seed.provenance,
-            "step": self.ctx.step_name,
-            "generator": "generate.multi_turn",
-            "template": tname,
-            "template_hash": template_hash(tname),
-            "examples": [s["person"][:40] for s in shots] if p.template == "fewshot" else [],
-            "persona_id": persona.get("id"),
-            "model": self.ctx.llm.model_id,
-            "backend": cfg["backend"],
-            "sampling": {"temperature": cfg["temperature"], "top_p": cfg["top_p"], "seed": cfg["seed"]},
-            **{k: round(v, 4) if isinstance(v, float) else v for k, v in usage.items()},
-        }
-        return replace(seed, kind="chat", messages=messages, provenance=provenance)
+        extra: dict[str, Any] = {"examples": [s["person"][:40] for s in shots] if p.template == "fewshot" else []}
+        if p.template == "chat":
+            extra["moves"] = [t["move"] for t in turns]
+        prov = calls.provenance(seed, self.ctx, "generate.multi_turn", tname, template_hash(tname), usage, **extra)
+        return replace(seed, kind="chat", messages=messages, provenance=prov)
 
-    def _turn(self, role: str, t: int, sid: str, description: str, shots: list, turns: list, usage: dict) -> str:
+    def _move(self, s: Sample, t: int) -> str:
+        """What the simulated user does on turn t (chat template): open, then follow up, clarify, shift, push back."""
+        if t == 0:
+            return "open"
+        return MOVES[derive_seed(self.ctx.llm_config["seed"], s.id, t, "move") % len(MOVES)]
+
+    def _request(self, role: str, t: int, s: Sample, shots: list, turns: list) -> Request:
         p, cfg = self.params, self.ctx.llm_config
-        sampling = Sampling(
-            temperature=cfg["temperature"], top_p=cfg["top_p"],
-            max_tokens=p.max_user_tokens if role == "user" else p.max_assistant_tokens,
-            stop=_STOP[role] if p.template == "fewshot" else (),
-            seed=derive_seed(cfg["seed"], sid, t, role),
-        )
+        description = calls.persona_text(s) or calls.DEFAULT_PERSONA
+        smp = calls.sampling(cfg, p.max_user_tokens if role == "user" else p.max_assistant_tokens,
+                             _STOP[role] if p.template == "fewshot" else (), s.id, t, role)
         if p.template == "fewshot":
             prompt = render(f"{_FOLDER}/fewshot.jinja", examples=shots, persona_description=description,
                             turns=turns, speaker="User" if role == "user" else "Assistant")
-            out = self.ctx.llm.complete(prompt, sampling=sampling)[0]
-        else:
-            out = self.ctx.llm.chat(self._chat_messages(role, t, description, turns), sampling=sampling)[0]
-        usage["requests"] += 1
-        usage["tokens_in"] += out.tokens_in
-        usage["tokens_out"] += out.tokens_out
-        usage["latency_s"] += out.latency_s
-        usage["cached"] += int(out.cached)
-        return _tidy(out.text, out.finish_reason == "length")
+            return Request(smp, prompt=prompt)
+        return Request(smp, messages=tuple(self._chat_messages(role, self._move(s, t), description, turns)))
 
-    def _chat_messages(self, role: str, t: int, description: str, turns: list) -> list[dict[str, str]]:
+    def _chat_messages(self, role: str, move: str, description: str, turns: list) -> list[dict[str, str]]:
         # The simulated user sees the conversation with roles swapped: its own lines are "assistant".
         history = []
         for turn in turns:
@@ -130,7 +127,7 @@ class MultiTurn(Step):
         if role == "assistant":
             system = render(f"{_FOLDER}/chat_assistant.jinja")
             return [{"role": "system", "content": system}, *history]
-        system = render(f"{_FOLDER}/chat_user.jinja", persona_description=description, turn_index=t)
+        system = render(f"{_FOLDER}/chat_user.jinja", persona_description=description, move=move)
         swapped = [{"role": "assistant" if m["role"] == "user" else "user", "content": m["content"]} for m in history]
         return [{"role": "system", "content": system}, *swapped] + (
             [] if swapped and swapped[-1]["role"] == "user" else [{"role": "user", "content": "(your turn)"}])

@@ -96,6 +96,8 @@ class Reasoning(Step):
             text = tidy(*calls.first_text(result))
             if not text:
                 done[s.id] = drop(s, self.ctx, "empty_task", raw=result[0].text)
+            elif calls.copies_example(text, [ex["task"] for ex in examples(f"{_FOLDER}/examples.yaml")["tasks"]]):
+                done[s.id] = drop(s, self.ctx, "copied_example", task=text)
             else:
                 tasks[s.id] = text
         for s in batch:

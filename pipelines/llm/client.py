@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pipelines.llm.errors import RequestError
 
@@ -84,13 +84,15 @@ class LLMConfig(BaseModel):
         None, ge=1, description="budget: tokens in+out sent to the model by the whole run directory")
     max_cost: float | None = Field(None, gt=0, description="budget: cost of the whole run directory")
 
-    @field_validator("api_key_env")
+    @model_validator(mode="before")
     @classmethod
-    def _env_name(cls, v: str | None) -> str | None:
+    def _env_name(cls, data: Any) -> Any:
         # Refuse anything that is not a variable name, so a pasted key never lands in a recipe or run.json.
-        if v is not None and not _ENV_NAME.match(v):
-            raise ValueError("must name an environment variable (e.g. OPENAI_API_KEY), not hold a key")
-        return v
+        # Checked before field validation, so the error does not echo the value (it might be a real key).
+        v = data.get("api_key_env") if isinstance(data, dict) else None
+        if isinstance(v, str) and not _ENV_NAME.match(v):
+            raise ValueError("api_key_env must name an environment variable (e.g. OPENAI_API_KEY), not hold a key")
+        return data
 
     @model_validator(mode="after")
     def _backend_needs(self) -> LLMConfig:

@@ -41,6 +41,11 @@ def _primitive() -> dict[str, Any]:
     return {"anyOf": [free_string(), {"type": "number"}, {"type": "boolean"}]}
 
 
+def _plain_value() -> dict[str, Any]:
+    """A value in a free-form mapping: a plain value or a short list of them."""
+    return {"anyOf": [*_primitive()["anyOf"], {"type": "array", "items": _primitive(), "maxItems": MAX_ITEMS}]}
+
+
 def decoding_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """A copy of a (normalised) parameter schema that a grammar can enforce and a small model can finish."""
     if "enum" in schema or "const" in schema:
@@ -68,7 +73,7 @@ def decoding_schema(schema: dict[str, Any]) -> dict[str, Any]:
     if kind == "object":
         props = schema.get("properties")
         if not props:  # a free-form mapping: keys the model picks, plain values
-            return {"type": "object", "additionalProperties": _primitive()}
+            return {"type": "object", "additionalProperties": _plain_value()}
         return {
             "type": "object",
             "properties": {name: decoding_schema(sub) for name, sub in props.items()},

@@ -35,14 +35,20 @@ class Example:
         return {"tools": [signature(t) for t in self.tools], "request": self.request, "answer": self.answer,
                 "steps": [{"calls": calls_json(s["calls"]), "results": result_json(s["results"])} for s in self.steps]}
 
+    def first_calls(self) -> str:
+        return calls_json(self.steps[0]["calls"]) if self.steps else "none"
+
+    def plan_shot(self) -> dict[str, Any]:
+        """Values for one example of fewshot_plan.jinja: the tools of the first step and its calls."""
+        used = {c["name"] for c in self.steps[0]["calls"]}
+        return {"person": self.person, "tools": [signature(t) for t in self.tools if tool_name(t) in used],
+                "calls": self.first_calls()}
+
     def request_shot(self) -> dict[str, Any]:
-        """Values for one example of fewshot_request.jinja: only the tools the request needs are shown
-        (all offered tools for no_tool), with the same `needs` line the generator writes."""
-        used = {c["name"] for s in self.steps for c in s["calls"]}
-        shown = [t for t in self.tools if tool_name(t) in used] or list(self.tools)
-        calls = [[c["name"] for c in s["calls"]] for s in self.steps]
-        return {"person": self.person, "tools": [signature(t) for t in shown], "request": self.request,
-                "needs": needs_line(self.case, calls)}
+        """Values for one example of fewshot_request.jinja, with the `needs` line the generator writes."""
+        planned = [[c["name"] for c in s["calls"]] for s in self.steps]
+        return {"person": self.person, "calls": self.first_calls(), "request": self.request,
+                "needs": needs_line(self.case, planned, [tool_name(t) for t in self.tools])}
 
     def result_shots(self) -> list[dict[str, Any]]:
         """Values for fewshot_result.jinja: every (call, result) pair of the example."""
@@ -51,17 +57,19 @@ class Example:
                 for s in self.steps for c, r in zip(s["calls"], s["results"])]
 
 
-def needs_line(case: str, calls: list[list[str]]) -> str:
+def needs_line(case: str, planned: list[list[str]], offered: list[str]) -> str:
     """The 'Needs:' line that tells the request writer what the request must call for."""
     if case == "no_tool":
-        return "no tool (a question the tools cannot answer)"
+        return f"no tool: a question that {' or '.join(offered)} cannot answer"
     if case == "multi_step":
-        return ", then ".join(names[0] for names in calls) + " (the second step uses the first result)"
-    names = calls[0]
-    if len(names) > 1:
-        distinct = list(dict.fromkeys(names))
-        return " and ".join(distinct) + (f", {len(names)} times with different values" if len(distinct) == 1 else "")
-    return f"{names[0]}, once"
+        return f"{planned[0][0]}, then {planned[1][0]} on its result"
+    names = planned[0]
+    distinct = list(dict.fromkeys(names))
+    if len(names) == 1:
+        return f"{names[0]}, once"
+    if len(distinct) == 1:
+        return f"{names[0]}, {len(names)} times with different values"
+    return " and ".join(distinct) + ", in one go"
 
 
 def _resolve_tool(ref: Any, where: str) -> dict[str, Any]:

@@ -148,11 +148,21 @@ def normalise_tool(tool: Any, where: str = "tool") -> dict[str, Any]:
 
 def check_schema(schema: dict[str, Any], where: str = "schema") -> None:
     """Raise ToolSchemaError unless `schema` is valid draft 2020-12 JSON Schema (meta-schema check)."""
+    problem = _meta_schema_problem(_key(schema))
+    if problem:
+        raise ToolSchemaError(f"{where}{problem}")
+
+
+@lru_cache(maxsize=8192)
+def _meta_schema_problem(key: bytes) -> str:
+    # Cached by content: catalogs repeat tools (BFCL: 1,677 definitions, 1,116 distinct), and the
+    # meta-schema check costs milliseconds each.
     try:
-        Draft202012Validator.check_schema(schema)
+        Draft202012Validator.check_schema(orjson.loads(key))
     except SchemaError as exc:
         path = "".join(f"[{p!r}]" for p in exc.absolute_path)
-        raise ToolSchemaError(f"{where}{path}: not valid JSON Schema: {exc.message}") from None
+        return f"{path}: not valid JSON Schema: {exc.message}"
+    return ""
 
 
 def tool_name(tool: dict[str, Any]) -> str:
@@ -179,20 +189,41 @@ def schema_errors(schema: dict[str, Any], value: Any) -> list[str]:
     return [f"{'.'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}" for e in errors]
 
 
-def validate_call(name: str, arguments: Any, tools: list[dict[str, Any]]) -> list[str]:
-    """Problems with one call against the offered tools (empty when it is valid)."""
+def closed(schema: Any) -> Any:
+    """`schema` with `additionalProperties: false` on every object that lists its properties and does not
+    say otherwise: a call passing an argument the tool does not declare is wrong, even though plain JSON
+    Schema allows it. Free-form objects (no `properties`) and `allOf` branches stay open."""
+    if not isinstance(schema, dict):
+        return schema
+    out = dict(schema)
+    if isinstance(out.get("properties"), dict):
+        out["properties"] = {k: closed(v) for k, v in out["properties"].items()}
+        out.setdefault("additionalProperties", False)
+    for key in ("items", "additionalProperties", "contains", "not"):
+        if isinstance(out.get(key), dict):
+            out[key] = closed(out[key])
+    for key in ("prefixItems", "anyOf", "oneOf"):
+        if isinstance(out.get(key), list):
+            out[key] = [closed(s) for s in out[key]]
+    return out
+
+
+def validate_call(name: str, arguments: Any, tools: list[dict[str, Any]], strict: bool = True) -> list[str]:
+    """Problems with one call against the offered tools (empty when it is valid). strict: undeclared
+    arguments are errors (see `closed`)."""
     offered = {tool_name(t): t for t in tools}
     if name not in offered:
         return [f"{name}: not one of the offered tools {sorted(offered)}"]
     if not isinstance(arguments, dict):
         return [f"{name}: arguments must be an object, got {type(arguments).__name__}"]
-    return [f"{name}.{e}" for e in schema_errors(tool_parameters(offered[name]), arguments)]
+    params = tool_parameters(offered[name])
+    return [f"{name}.{e}" for e in schema_errors(closed(params) if strict else params, arguments)]
 
 
-def validate_calls(calls: list[Any], tools: list[dict[str, Any]]) -> list[str]:
+def validate_calls(calls: list[Any], tools: list[dict[str, Any]], strict: bool = True) -> list[str]:
     """Problems with a list of calls (`ToolCall`s or {"name", "arguments"} dicts); empty when all are valid."""
     problems: list[str] = []
     for call in calls:
         name, arguments = (call["name"], call.get("arguments")) if isinstance(call, dict) else (call.name, call.arguments)
-        problems += validate_call(name, arguments, tools)
+        problems += validate_call(name, arguments, tools, strict)
     return problems

@@ -55,6 +55,9 @@ def build_tiny_lfm2(path: Path, seed: int = 0) -> Path:
         pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
         block_auto_adjust_ff_dim=False, tie_word_embeddings=True,
     )
+    # Keys that real LFM2 config.json files carry and vLLM's LFM2 reads (transformers derives them).
+    config.conv_dim = config.conv_dim_out = config.block_dim = config.hidden_size
+    config.block_ff_dim = config.intermediate_size
     torch.manual_seed(seed)
     model = Lfm2ForCausalLM(config)
     model.save_pretrained(path)

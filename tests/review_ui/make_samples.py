@@ -49,7 +49,7 @@ def make_sample(kind: str, i: int, seed: int = 0) -> Sample:
         call = ToolCall("get_weather", {"city": city, "days": 1 + i % 5})
         msgs = [Message("user", f"[tool #{i}] Weather in {city} for {1 + i % 5} days?"),
                 Message("assistant", "", tool_calls=[call])]
-        if i % 2:  # odd samples end with the call itself, even ones with the answer from its result
+        if i % 2 == 0:  # even samples end with the answer from the tool result, odd ones with the call
             msgs += [Message("tool", '{"temp": 21, "sky": "clear"}', name="get_weather"),
                      Message("assistant", f"It will be 21 degrees and clear in {city}.")]
         return Sample("tool_use", msgs, tools=[WEATHER_TOOL], persona=_persona(rng), provenance=prov,

@@ -1,0 +1,150 @@
+"""Diversity of generated data: with vs without persona sampling, and one process vs the mix of processes.
+
+Same model (the embedded Gemma 3 270M unless --model), same budget (N seeds per configuration, same
+sampling settings), three configurations:
+
+- plain:   generate.multi_turn (one exchange) from N seeds without a persona: the same prompt, N seeds;
+- persona: generate.multi_turn from N personas (personas.sample strategy coverage): one process;
+- mix:     the same N personas dealt round-robin over every process: multi_turn, reasoning, evolve,
+           grounded (bundled documents, the persona asks) and function_calling when it is registered.
+
+Measured on the kept samples' user/assistant text (reasoning and tool calls included, system turns such
+as grounded documents excluded): distinct-2 (distinct word bigrams / all bigrams), the Vendi score over
+all-MiniLM-L6-v2 embeddings (personas.embeddings.vendi_score: exp of the entropy of the eigenvalues of
+the normalised cosine-similarity matrix) and the mean nearest-neighbour cosine similarity. Vendi grows
+with the number of items, so each comparison uses the same count: the first k kept samples of both sides.
+Model answers are cached under --dir, so a rerun costs nothing. Run by hand:
+
+    .venv/bin/python bench/diversity.py --n 16
+
+The last line is one JSON object: vendi_persona, vendi_plain, vendi_ratio (target >= 1.3), distinct2_persona,
+distinct2_plain, vendi_mix, vendi_single_process, and the details behind them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from personas.bank import load_bank  # noqa: E402
+from personas.coverage_step import distinct_n  # noqa: E402
+from personas.embeddings import embed, nearest_neighbour_similarity, vendi_score  # noqa: E402
+from personas.sampler import sample_personas  # noqa: E402
+from pipelines.core.registry import get_component, load_components  # noqa: E402
+from pipelines.core.sample import Sample, canonical_json  # noqa: E402
+from pipelines.core.step import StepContext  # noqa: E402
+from pipelines.llm.client import LLMConfig  # noqa: E402
+
+PROCESS_PARAMS = {
+    "generate.multi_turn": {"turns": 1, "max_user_tokens": 48, "max_assistant_tokens": 96},
+    "generate.reasoning": {"max_reasoning_tokens": 128, "max_answer_tokens": 16},
+    "generate.evolve": {"max_instruction_tokens": 64, "max_answer_tokens": 96},
+    "generate.grounded": {"max_answer_tokens": 96},
+    "generate.function_calling": {},
+}
+
+
+def text_of(s: Sample) -> str:
+    parts = []
+    for m in s.messages:
+        if m.role == "system":
+            continue
+        body = " ".join(filter(None, [m.reasoning, m.content]))
+        if m.tool_calls:
+            body += " " + canonical_json([c.to_dict() for c in m.tool_calls])
+        parts.append(body)
+    return "\n".join(parts)
+
+
+def run_step(name: str, samples: list[Sample], work: Path, llm: dict, **params) -> list[Sample]:
+    cls = get_component(name)
+    step = cls(cls.Params(**params), StepContext(name, "bench", "fp", work, llm_config=llm))
+    try:
+        return list(step.run(iter(samples)))
+    finally:
+        step.ctx.close()
+
+
+def measure(texts: list[str]) -> dict[str, float]:
+    vectors = embed(texts)
+    return {"vendi": round(vendi_score(vectors), 3), "distinct2": round(distinct_n(texts), 4),
+            "nn_similarity": round(nearest_neighbour_similarity(vectors), 4), "k": len(texts)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=16, help="seeds per configuration (the prompt budget)")
+    ap.add_argument("--dir", default="runs/bench-diversity", help="working folder (model cache)")
+    ap.add_argument("--model", default="embedded-gemma-270m")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    work = Path(args.dir)
+    work.mkdir(parents=True, exist_ok=True)
+    llm = LLMConfig(model=args.model, seed=args.seed, temperature=0.8).model_dump()
+    started = time.perf_counter()
+
+    personas = sample_personas(load_bank(), args.n, seed=args.seed, strategy="coverage", pool=400)
+    persona_seeds = [Sample(kind="seed", persona=p.model_dump()) for p in personas]
+    # Without personas every seed has the same prompt; distinct ids give each its own request seed.
+    plain_seeds = [Sample(kind="seed", meta={"bench_index": i}) for i in range(args.n)]
+
+    mt = PROCESS_PARAMS["generate.multi_turn"]
+    plain = [s for s in run_step("generate.multi_turn", plain_seeds, work, llm, **mt) if not s.dropped]
+    persona = [s for s in run_step("generate.multi_turn", persona_seeds, work, llm, **mt) if not s.dropped]
+
+    processes = [p for p in PROCESS_PARAMS if p in load_components()]
+    docs = run_step("seeds.documents", [], work, None)
+    mix: list[Sample] = []
+    per_process: dict[str, int] = {}
+    for k, name in enumerate(processes):
+        share = persona_seeds[k::len(processes)]
+        if name == "generate.grounded":  # the persona asks about a passage of the bundled documents
+            from dataclasses import replace
+
+            share = [replace(docs[(k + j) % len(docs)], persona=s.persona) for j, s in enumerate(share)]
+        out = [s for s in run_step(name, share, work, llm, **PROCESS_PARAMS[name]) if not s.dropped]
+        per_process[name] = len(out)
+        mix += out
+    # Interleave by process so the first k of the mix still contains every process.
+    by_process: dict[str, list[Sample]] = {}
+    for s in mix:
+        by_process.setdefault(str(s.provenance.get("generator")), []).append(s)
+    mix = [s for group in zip(*by_process.values()) for s in group] + \
+          [s for group in by_process.values() for s in group[min(map(len, by_process.values())):]]
+
+    k1 = min(len(plain), len(persona))
+    k2 = min(len(persona), len(mix))
+    m_plain, m_persona = measure([text_of(s) for s in plain[:k1]]), measure([text_of(s) for s in persona[:k1]])
+    m_single, m_mix = measure([text_of(s) for s in persona[:k2]]), measure([text_of(s) for s in mix[:k2]])
+    result = {
+        "vendi_persona": m_persona["vendi"],
+        "vendi_plain": m_plain["vendi"],
+        "vendi_ratio": round(m_persona["vendi"] / m_plain["vendi"], 3),
+        "distinct2_persona": m_persona["distinct2"],
+        "distinct2_plain": m_plain["distinct2"],
+        "vendi_mix": m_mix["vendi"],
+        "vendi_single_process": m_single["vendi"],
+        "nn_similarity_persona": m_persona["nn_similarity"],
+        "nn_similarity_plain": m_plain["nn_similarity"],
+        "nn_similarity_mix": m_mix["nn_similarity"],
+        "nn_similarity_single_process": m_single["nn_similarity"],
+        "distinct2_mix": m_mix["distinct2"],
+        "distinct2_single_process": m_single["distinct2"],
+        "k_persona_vs_plain": k1,
+        "k_mix_vs_single": k2,
+        "n_seeds": args.n,
+        "kept": {"plain": len(plain), "persona": len(persona), **per_process},
+        "model": args.model,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,110 @@
+"""Is a call's argument value actually in the conversation? A cheap semantic check for generated calls.
+
+Constrained decoding makes a small model's calls *valid*; it does not stop it from inventing values
+("city": "Lagos" when the user asked about Oslo). A call is grounded when every value the model had to
+copy appears in what it could see: the user's request and the results of earlier calls.
+
+- strings: found in the context after case-folding and collapsing spaces; a string made of numbers and
+  arithmetic (a calculator expression) is grounded when each of its numbers is;
+- numbers: equal to a number written in the context (digit groups and percentages understood), or to a
+  number word ("two", "a dozen");
+- dates (format "date"): the ISO text, or its year, month and day written anywhere ("15 September 2025");
+- enum values and booleans are exempt: they are choices (units, currency codes, flags), not copies, and
+  "euros" -> "EUR" is exactly what the model should do.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+_NUMBER = re.compile(r"-?\d+(?:[.,]\d+)*")
+_ARITHMETIC = re.compile(r"^[\d\s.,+\-*/()%^x×÷]+$")
+_NUMBER_WORDS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30, "fifty": 50,
+    "hundred": 100, "thousand": 1000, "dozen": 12, "half": 0.5, "twice": 2, "once": 1, "single": 1,
+    "double": 2, "triple": 3, "couple": 2, "pair": 2, "quarter": 0.25,
+}
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def _to_float(token: str) -> float | None:
+    # "1,250.50" (digit groups) and "2,5" (decimal comma) are both common in requests.
+    if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", token):
+        token = token.replace(",", "")
+    elif token.count(",") == 1 and "." not in token:
+        token = token.replace(",", ".")
+    try:
+        return float(token)
+    except ValueError:
+        return None
+
+
+def context_numbers(text: str) -> list[float]:
+    numbers = [n for n in (_to_float(t) for t in _NUMBER.findall(text)) if n is not None]
+    numbers += [abs(n) for n in numbers]  # "-5" in a request and 5 in a call, or the other way round
+    numbers += [n / 100 for n in numbers]  # "15%" -> 0.15
+    words = re.findall(r"[a-z]+", text.casefold())
+    numbers += [_NUMBER_WORDS[w] for w in words if w in _NUMBER_WORDS]
+    return numbers
+
+
+def _number_in(value: float, numbers: list[float]) -> bool:
+    return any(math.isclose(value, n, rel_tol=1e-6, abs_tol=1e-9) for n in numbers)
+
+
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+
+def _date_in(value: str, text: str, numbers: list[float]) -> bool:
+    """A YYYY-MM-DD date is in the text when its year, month (number or name) and day all are."""
+    iso = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", value)
+    if not iso:
+        return False
+    year, month, day = (int(g) for g in iso.groups())
+    month_named = 1 <= month <= 12 and re.search(rf"\b{_MONTHS[month - 1]}", text) is not None
+    return _number_in(year, numbers) and _number_in(day, numbers) and (month_named or _number_in(month, numbers))
+
+
+def _exempt(schema: dict[str, Any]) -> bool:
+    return "enum" in schema or "const" in schema or schema.get("type") == "boolean"
+
+
+def ungrounded_values(arguments: dict[str, Any], parameters: dict[str, Any], context: str) -> list[str]:
+    """'path=value' for every argument value not found in `context` (empty when all are grounded)."""
+    text, numbers = _norm(context), context_numbers(context)
+    missing: list[str] = []
+
+    def visit(value: Any, schema: dict[str, Any], path: str) -> None:
+        if _exempt(schema) or isinstance(value, bool) or value is None:
+            return
+        if isinstance(value, dict):
+            props = schema.get("properties", {})
+            for k, v in value.items():
+                visit(v, props.get(k, {}), f"{path}.{k}" if path else k)
+        elif isinstance(value, list):
+            items = schema.get("items", {}) if isinstance(schema.get("items"), dict) else {}
+            for j, v in enumerate(value):
+                visit(v, items, f"{path}[{j}]")
+        elif isinstance(value, (int, float)):
+            if not _number_in(float(value), numbers):
+                missing.append(f"{path}={value!r}")
+        elif isinstance(value, str):
+            needle = _norm(value)
+            if not needle or needle in text:
+                return
+            if schema.get("format") == "date" and _date_in(value, text, numbers):
+                return
+            if _ARITHMETIC.match(value) and any(ch.isdigit() for ch in value):
+                parts = [_to_float(t) for t in _NUMBER.findall(value)]
+                if all(p is not None and _number_in(abs(p), numbers) for p in parts):
+                    return
+            missing.append(f"{path}={value!r}")
+
+    visit(arguments, parameters, "")
+    return missing

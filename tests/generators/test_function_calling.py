@@ -1,0 +1,150 @@
+"""generate.function_calling on the real embedded model: every case type gives structurally right tool-use
+samples whose calls validate, render to LFM2 and parse back; drops carry reasons; reruns hit the cache."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from personas.bank import load_bank
+from pipelines.core.sample import Sample
+from pipelines.core.step import StepContext
+from pipelines.formats.lfm2 import lfm2_view, parse_conversation, render
+from pipelines.generators.function_calling import FunctionCalling, FunctionCallingParams
+from pipelines.generators.templates import PROMPTS
+from pipelines.llm.cache import cache_report
+from pipelines.llm.client import LLMConfig
+from pipelines.tools.fewshot import check_example, load_examples
+from pipelines.tools.schema import validate_calls
+from tests.tools.bfcl import questions
+
+CASES = ("single", "parallel", "multiple", "multi_step", "no_tool")
+SHAPES = {  # roles, with the number of calls on each assistant turn that calls tools
+    "single": ["user", "assistant:1", "tool", "assistant"],
+    "multiple": ["user", "assistant:1", "tool", "assistant"],
+    "multi_step": ["user", "assistant:1", "tool", "assistant:1", "tool", "assistant"],
+    "no_tool": ["user", "assistant"],
+}
+REASONS = {"calls_unparseable", "result_unparseable", "empty_request", "empty_answer", "invalid_call",
+           "wrong_tool", "duplicate_calls", "repeated_call", "ungrounded_argument"}
+# Shorter than the defaults: these tests check structure, not eloquence.
+FAST = dict(n_examples=2, max_request_tokens=40, max_call_tokens=96, max_result_tokens=64, max_answer_tokens=32)
+
+
+def seeds() -> list[Sample]:
+    """One seed per case; the parallel one carries a real BFCL tool, so its results are LLM-simulated."""
+    spotify = questions()["parallel"][0]["function"]
+    out = []
+    for persona, case in zip(load_bank()[10:15], CASES):
+        meta = {"case": case, **({"tools": spotify} if case == "parallel" else {})}
+        out.append(Sample(kind="seed", persona=persona.model_dump(), meta=meta))
+    return out
+
+
+def make_step(tmp_path: Path, **params) -> FunctionCalling:
+    ctx = StepContext("fc", "test", "fp", tmp_path, llm_config=LLMConfig(n_threads=1, seed=1).model_dump())
+    return FunctionCalling(FunctionCallingParams(**{**FAST, **params}), ctx)
+
+
+def run(tmp_path: Path, samples: list[Sample], **params) -> list[Sample]:
+    step = make_step(tmp_path, **params)
+    out = list(step.run(iter(samples)))
+    step.ctx.close()
+    return out
+
+
+@pytest.fixture(scope="module")
+def structural(tmp_path_factory):
+    # Semantic checks off: every case must then come out as a sample (a grammar makes calls valid).
+    tmp = tmp_path_factory.mktemp("fc")
+    return tmp, run(tmp, seeds(), require_grounded=False, choice_check=False)
+
+
+def shape(s: Sample) -> list[str]:
+    return [f"{m.role}:{len(m.tool_calls)}" if m.tool_calls else m.role for m in s.messages]
+
+
+def test_every_case_gives_a_structurally_right_sample(structural):
+    _, out = structural
+    assert [s.meta.get("case") for s in out] == list(CASES)
+    for s in out:
+        case = s.meta["case"]
+        assert not s.dropped, (case, s.verdicts[-1].reason, s.verdicts[-1].details)
+        assert s.kind == "tool_use" and s.tools
+        if case == "parallel":
+            calls = len(s.messages[1].tool_calls)
+            assert 2 <= calls <= 3 and shape(s) == ["user", f"assistant:{calls}", *["tool"] * calls, "assistant"]
+        else:
+            assert shape(s) == SHAPES[case], (case, shape(s))
+        if case == "multiple":
+            assert len(s.tools) == 3
+        assert s.messages[0].content.strip() and s.messages[-1].content.strip()
+        assert not s.messages[-1].tool_calls
+
+
+def test_all_calls_validate_and_results_answer_their_calls(structural):
+    _, out = structural
+    for s in out:
+        calls = [c for m in s.messages for c in m.tool_calls]
+        assert validate_calls(calls, s.tools) == []
+        if s.meta["case"] != "parallel":  # a parallel turn may make fewer calls than planned
+            assert [c.name for c in calls] == [n for step in s.meta["planned_calls"] for n in step]
+        results = [m for m in s.messages if m.role == "tool"]
+        assert [(m.name, m.tool_call_id) for m in results] == [(c.name, c.id) for c in calls]
+        assert len({c.id for c in calls}) == len(calls)
+        for m in results:
+            assert isinstance(json.loads(m.content), dict)
+    executors = {s.meta["case"]: s.provenance["executors"] for s in out}
+    assert executors["parallel"] == {"spotify.play": "simulated"}
+    assert set(executors["multi_step"].values()) == {"python"}
+
+
+def test_provenance_names_process_template_persona_and_model(structural):
+    _, out = structural
+    for s in out:
+        p = s.provenance
+        assert p["generator"] == "generate.function_calling" and p["case"] == s.meta["case"]
+        assert p["template"] == "function_calling/fewshot_transcript.jinja" and len(p["template_hash"]) == 12
+        assert p["persona_id"] == s.persona["id"] and p["model"].startswith("llama_cpp:gemma-3-270m")
+        assert p["requests"] >= 2 and p["tokens_in"] > 0 and p["tokens_out"] > 0
+
+
+def test_samples_render_to_lfm2_and_parse_back(structural):
+    _, out = structural
+    for s in out:
+        text = render(s.messages, s.tools)
+        assert "<|tool_call_start|>" in text or s.meta["case"] == "no_tool"
+        assert parse_conversation(text) == (lfm2_view(s.messages), s.tools)
+
+
+def test_semantic_checks_drop_with_reasons_and_reuse_the_cache(structural):
+    tmp, plain = structural
+    checked = run(tmp, seeds())  # grounding and the choice check on; the other requests come from the cache
+    by_case = {s.meta.get("case") or s.verdicts[-1].details["case"]: s for s in checked}
+    for case, s in by_case.items():
+        if s.dropped:
+            v = s.verdicts[-1]
+            assert v.reason in REASONS and v.filter == "fc" and v.details["case"] == case
+        else:
+            assert s.id == next(p.id for p in plain if p.meta["case"] == case)
+    assert cache_report(tmp / "llm_cache.sqlite")["prompts_sent_twice"] == 0
+    again = run(tmp, seeds())
+    assert [s.id for s in again] == [s.id for s in checked]
+    assert all(s.provenance["cached"] == s.provenance["requests"] for s in again if not s.dropped)
+
+
+def test_chat_template_mode(tmp_path):
+    seed = seeds()[0]
+    [s] = run(tmp_path, [seed], template="chat")
+    if s.dropped:  # a base model may not follow chat prompts: that must be a recorded drop
+        assert s.verdicts[-1].reason in REASONS
+    else:
+        assert s.provenance["template"] == "function_calling/chat_calls.jinja"
+        assert validate_calls([c for m in s.messages for c in m.tool_calls], s.tools) == []
+
+
+def test_shipped_examples_are_right():
+    examples = load_examples(PROMPTS / "function_calling" / "examples.yaml")
+    assert {e.case for e in examples} == set(CASES)
+    for e in examples:
+        assert check_example(e) == [], e.request

@@ -1,0 +1,33 @@
+"""Grounding: argument values a model had to copy must be in the request or an earlier result."""
+
+import pytest
+
+from pipelines.tools.executors import builtin_executors
+from pipelines.tools.grounding import ungrounded_values
+
+
+def params(name):
+    return builtin_executors()[name].tool["function"]["parameters"]
+
+
+@pytest.mark.parametrize("tool, arguments, context", [
+    ("get_weather", {"city": "Oslo"}, "What's the weather in OSLO today?"),
+    ("convert_currency", {"amount": 1200, "from_currency": "USD", "to_currency": "KES"},
+     "client paid 1,200 dollars, how much in shillings"),                   # enums are choices, not copies
+    ("calculate", {"expression": "250 * 83.3"}, 'what would 250 dollars be? {"rate": 83.3}'),
+    ("add_days", {"date": "2025-09-15", "days": 2}, "two days after 15 September 2025"),
+    ("convert_units", {"value": 0.15, "from_unit": "kg", "to_unit": "g"}, "15% of a kilo in grams"),
+    ("convert_units", {"value": 2.5, "from_unit": "acre", "to_unit": "ha"}, "my field is 2,5 acres"),
+])
+def test_grounded(tool, arguments, context):
+    assert ungrounded_values(arguments, params(tool), context) == []
+
+
+@pytest.mark.parametrize("tool, arguments, context, missing", [
+    ("get_weather", {"city": "Lagos"}, "What's the weather in Oslo?", ["city='Lagos'"]),
+    ("calculate", {"expression": "250 * 90"}, "what would 250 dollars be at 83.3", ["expression='250 * 90'"]),
+    ("add_days", {"date": "2025-09-01", "days": 45}, "45 days after 2025-10-01", ["date='2025-09-01'"]),
+    ("count_words", {"text": "a story"}, "count the words in my essay", ["text='a story'"]),
+])
+def test_ungrounded(tool, arguments, context, missing):
+    assert ungrounded_values(arguments, params(tool), context) == missing
