@@ -9,6 +9,7 @@
 
 Last line: {"raw_tok_s": ..., "ours_tok_s": ..., "ratio": ..., "openai_c1_tok_s": ..., "openai_c4_tok_s": ...}
 tok/s = generated tokens / wall seconds (model load excluded: each path answers one warm-up prompt first).
+Raw and ours run in alternating blocks of 10 prompts, so changes in machine load weigh on both alike.
 ratio = ours / raw (target >= 0.95). Our backend resets llama.cpp's KV cache before every request (for
 reproducibility, see pipelines/llm/llama_cpp.py); the raw path does not, so the ratio includes that price.
 llama_cpp.server runs one request at a time, so concurrency 4 mostly overlaps HTTP and JSON work.
@@ -49,33 +50,35 @@ def prompts(n: int, max_tokens: int) -> list[Request]:
     return out
 
 
-def raw(reqs: list[Request], threads: int) -> float:
+def raw_and_ours(reqs: list[Request], threads: int, tmp: Path, block: int = 10) -> tuple[float, float]:
+    """tok/s of raw calls and of our backend, run in alternating blocks of prompts so that a change in
+    machine load during the run weighs on both alike."""
     import llama_cpp
 
-    llm = llama_cpp.Llama(model_path=str(embedded_gemma_path()), n_ctx=2048, n_threads=threads, seed=0,
-                          verbose=False)
-    llm.create_completion("Q: warm up\nA:", max_tokens=4)
-    tokens, t0 = 0, time.perf_counter()
-    for r in reqs:
-        s = r.sampling
-        resp = llm.create_completion(r.prompt, max_tokens=s.max_tokens, temperature=s.temperature, top_p=s.top_p,
-                                     top_k=40, min_p=0.05, repeat_penalty=1.0, seed=s.seed)
-        tokens += resp["usage"]["completion_tokens"]
-    seconds = time.perf_counter() - t0
-    llm.close()
-    return tokens / seconds
-
-
-def ours(reqs: list[Request], threads: int, tmp: Path) -> float:
     from pipelines.llm.llama_cpp import LlamaCppClient
 
+    llm = llama_cpp.Llama(model_path=str(embedded_gemma_path()), n_ctx=2048, n_threads=threads,
+                          n_threads_batch=threads, seed=0, verbose=False)
+    llm.create_completion("Q: warm up\nA:", max_tokens=4)
     client = CachedClient(LlamaCppClient(LLMConfig(n_threads=threads)), tmp / "ours.sqlite")
     client.complete("Q: warm up\nA:", sampling=Sampling(max_tokens=4))
-    t0 = time.perf_counter()
-    results = client.generate(reqs)
-    seconds = time.perf_counter() - t0
+    raw_tokens = raw_s = our_tokens = our_s = 0.0
+    for start in range(0, len(reqs), block):
+        part = reqs[start:start + block]
+        t0 = time.perf_counter()
+        for r in part:
+            s = r.sampling
+            resp = llm.create_completion(r.prompt, max_tokens=s.max_tokens, temperature=s.temperature,
+                                         top_p=s.top_p, top_k=40, min_p=0.05, repeat_penalty=1.0, seed=s.seed)
+            raw_tokens += resp["usage"]["completion_tokens"]
+        raw_s += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        results = client.generate(part)
+        our_s += time.perf_counter() - t0
+        our_tokens += sum(c.tokens_out for r in results for c in r)
+    llm.close()
     client.close()
-    return sum(c.tokens_out for r in results for c in r) / seconds
+    return raw_tokens / raw_s, our_tokens / our_s
 
 
 def openai(reqs: list[Request], base_url: str, concurrency: int, tmp: Path) -> float:
@@ -103,10 +106,8 @@ def main() -> None:
     reqs = prompts(args.n, args.max_tokens)
     with tempfile.TemporaryDirectory(prefix="refinery-bench-llm-") as tmp_s:
         tmp = Path(tmp_s)
-        r = raw(reqs, args.threads)
-        print(f"raw llama-cpp-python: {r:.1f} tok/s", file=sys.stderr)
-        o = ours(reqs, args.threads, tmp)
-        print(f"our llama_cpp backend: {o:.1f} tok/s", file=sys.stderr)
+        r, o = raw_and_ours(reqs, args.threads, tmp)
+        print(f"raw llama-cpp-python: {r:.1f} tok/s; our llama_cpp backend: {o:.1f} tok/s", file=sys.stderr)
         with llama_cpp_server(n_threads=args.threads, n_ctx=2048) as url:
             c1 = openai(reqs, url, 1, tmp)
             print(f"openai backend, concurrency 1: {c1:.1f} tok/s", file=sys.stderr)

@@ -1,6 +1,6 @@
 """Training throughput: the Refinery SFT trainer against a plain TRL script, same data, same tiny LFM2.
 
-    .venv/bin/python bench/train.py                 # 384 conversations, one epoch each
+    .venv/bin/python bench/train.py                 # 128 conversations, one epoch each
     .venv/bin/python bench/train.py --n 1024 --hidden 512
 
 Both train the same freshly initialised tiny LFM2 (conv + attention blocks, head_dim 64) for one epoch on the
@@ -52,7 +52,7 @@ def conversations(n: int, seed: int = 0) -> list[Sample]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--n", type=int, default=384, help="conversations")
+    ap.add_argument("--n", type=int, default=128, help="conversations")
     ap.add_argument("--hidden", type=int, default=256, help="hidden size of the tiny LFM2 (multiple of 64)")
     ap.add_argument("--batch", type=int, default=8)
     args = ap.parse_args()

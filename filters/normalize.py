@@ -6,21 +6,24 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
-_SPACE = re.compile(r"\s+")
 _WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def normalize_text(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = _PUNCT.sub(" ", text)
-    return _SPACE.sub(" ", text).strip()
+# ASCII fast path: letters, digits and "_" (what \w matches in ASCII) stay, every other byte becomes a space.
+# bytes.translate runs in C at memory speed, several times faster than a Unicode regex; dedup and
+# decontamination call this for every sample, and most text is ASCII.
+_ASCII_WORD_BYTES = bytes(c if (chr(c).isalnum() or c == 95) else 32 for c in range(128)) + b" " * 128
 
 
 def words(text: str) -> list[str]:
-    """The words of `normalize_text(text)`, found in one regex pass (the same tokens as
-    `normalize_text(text).split()`, about twice as fast: this runs for every sample of a dedup step)."""
+    """The words of the text after NFKC, case folding and dropping punctuation: maximal runs of word
+    characters (Unicode \w)."""
+    if text.isascii():  # NFKC is the identity and casefold is lower() on ASCII
+        return text.lower().encode("ascii").translate(_ASCII_WORD_BYTES).decode("ascii").split()
     return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+def normalize_text(text: str) -> str:
+    """NFKC, case-folded, punctuation as spaces, whitespace collapsed: "Hello,  World!" -> "hello world"."""
+    return " ".join(words(text))
 
 
 def word_ngrams(tokens: list[str], n: int) -> set[str]:

@@ -127,6 +127,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pipelines.train.cli",
     "review_ui.cli",
     "filters.cli",
+    "pipelines.tools.cli",
 )
 
 

@@ -177,8 +177,12 @@ def pull_cmd(
 
     if policy not in ("majority", "unanimous", "latest"):
         _fail(f"--policy must be majority, unanimous or latest, got {policy!r}", 2)
+    from review_ui.connection import NotFound
+
     try:
         folder, created = pull(resolve(), dataset, out, workspace)
+    except NotFound as e:
+        _fail(str(e), 2)
     except _errors() as e:
         _fail(str(e))
     manifest, rows = read_snapshot(folder)

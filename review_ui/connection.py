@@ -20,6 +20,10 @@ class ReviewError(RuntimeError):
     """A review operation that cannot go on; the message says what to do."""
 
 
+class NotFound(ReviewError):
+    """The named dataset (or snapshot) does not exist: bad input rather than a failure."""
+
+
 @dataclass(frozen=True)
 class Connection:
     url: str

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from review_ui.connection import Connection, ReviewError
-from review_ui.layout import (ACCEPT, CORRECTION, EMBEDDING, INTEGER_METADATA, QUALITY, RANKING, RATIONALE,
+from review_ui.layout import (ACCEPT, CORRECTION, EMBEDDING, QUALITY, RANKING, RATIONALE,
                               REJECT, TERMS_METADATA, VERDICT, Layout)
 
 EMBEDDING_DIMENSIONS = 384  # all-MiniLM-L6-v2
@@ -94,6 +94,8 @@ def build_settings(layout: Layout, client, min_submitted: int, vectors: bool, gu
 
 def find_dataset(conn: Connection, name: str, workspace: str | None = None) -> DatasetHandle | None:
     client = conn.sdk()
+    if workspace and _lookup(client.workspaces, name=workspace) is None:
+        return None
     ds = _lookup(client.datasets, name=name, workspace=workspace) if workspace else _by_name(client, name)
     return _handle(ds) if ds is not None else None
 

@@ -27,7 +27,7 @@ from typing import Any, Iterator
 import orjson
 
 from review_ui.agreement import agreement
-from review_ui.connection import Connection, ReviewError, call
+from review_ui.connection import Connection, NotFound, ReviewError, call
 from review_ui.datasets import find_dataset, user_names
 from review_ui.layout import SAMPLE_KEY
 
@@ -70,7 +70,7 @@ def pull(conn: Connection, dataset: str, root: Path, workspace: str | None = Non
     the answers are unchanged since the latest snapshot, that snapshot is returned with created=False."""
     handle = find_dataset(conn, dataset, workspace)
     if handle is None:
-        raise ReviewError(f"no dataset named {dataset!r} on {conn.url}")
+        raise NotFound(f"no dataset named {dataset!r} on {conn.url}")
     users = user_names(conn)
     rows = list(fetch_records(conn, handle.id, users))
     ids = Counter(r["external_id"] for r in rows)
@@ -142,7 +142,7 @@ def latest_version(base: Path) -> Path | None:
 def read_manifest(folder: Path) -> dict[str, Any]:
     path = folder / "manifest.json"
     if not path.is_file():
-        raise ReviewError(f"{folder} is not a review snapshot (no manifest.json)")
+        raise NotFound(f"{folder} is not a review snapshot (no manifest.json)")
     return json.loads(path.read_text())
 
 

@@ -76,8 +76,9 @@ class VersionBuilder:
             except NoPreferenceSignal as e:
                 skipped.append(e)
         if not made:
-            reason = skipped[0].reason if skipped else f"no_{'_or_'.join(self.options.formats)}_row"
-            detail = skipped[0].detail if skipped else f"a {sample.kind} sample makes no {'/'.join(self.options.formats)} row"
+            wanted = self.options.formats
+            reason = skipped[0].reason if skipped else f"no_{'_or_'.join(wanted)}_row"
+            detail = skipped[0].detail if skipped else f"a {sample.kind} sample makes no {'/'.join(wanted)} row"
             self.dropped[reason] += 1
             return Verdict(filter=STEP_NAME, keep=False, reason=reason, details={"detail": detail})
         for e in skipped:  # an SFT row was made; the preference pair was not: count it, do not drop
@@ -106,10 +107,9 @@ class VersionBuilder:
                 "key": content_hash({"tools": row["tools"], "turns": prompt_side}, 16),
                 "messages": [encode_message(m) for m in row["messages"]],
                 "tools": _json(row["tools"])}
+        text = _render(sample.id, row["messages"], row["tools"], self.options.text)
         if self.options.text:
-            from pipelines.formats.lfm2 import render
-
-            data["text"] = render(row["messages"], row["tools"], self.options.text)
+            data["text"] = text
         return _Row("sft", data, keys)
 
     def _preference(self, sample: Sample, keys: list[str]) -> _Row:
@@ -120,11 +120,10 @@ class VersionBuilder:
                 "tools": _json(row["tools"]),
                 "score_chosen": _float(row["score_chosen"]), "score_rejected": _float(row["score_rejected"]),
                 "preference_source": row["preference_source"]}
+        chosen = _render(sample.id, row["prompt"] + row["chosen"], row["tools"], self.options.text)
+        rejected = _render(sample.id, row["prompt"] + row["rejected"], row["tools"], self.options.text)
         if self.options.text:
-            from pipelines.formats.lfm2 import render
-
-            data["text_chosen"] = render(row["prompt"] + row["chosen"], row["tools"], self.options.text)
-            data["text_rejected"] = render(row["prompt"] + row["rejected"], row["tools"], self.options.text)
+            data["text_chosen"], data["text_rejected"] = chosen, rejected
         return _Row("preference", data, keys)
 
     # ---- splitting and summary ------------------------------------------------------------------
@@ -155,6 +154,18 @@ class VersionBuilder:
             "by_persona": dict(sorted(self.by_persona.items())),
             "dropped": dict(sorted(self.dropped.items())),
         }
+
+
+def _render(sample_id: str, messages: list[dict[str, Any]], tools: list[Any], dialect: str | None) -> str:
+    """The LFM2 text of a row. Rendered even when no text column is wanted: a row the trainer could not
+    render (a tool name that is no Python identifier, reasoning holding </think>) must fail the export, not
+    the training run weeks later."""
+    from pipelines.formats.lfm2 import render
+
+    try:
+        return render(messages, tools, dialect or "lfm2")
+    except ValueError as e:  # LFM2FormatError, ToolCallFormatError
+        raise ConversionError(sample_id, f"cannot be written in the {dialect or 'lfm2'} chat format: {e}") from None
 
 
 def _json(value: Any) -> str:

@@ -36,9 +36,11 @@ def export(
     run_dir: Annotated[Path, typer.Argument(help="a finished run directory")],
     name: Annotated[str, typer.Option(help="dataset name in the registry")],
     registry: Annotated[Optional[Path], typer.Option(help=REGISTRY_HELP)] = None,
-    format: Annotated[Optional[list[str]], typer.Option(help="sft and/or preference (repeatable; default both)")] = None,
+    format: Annotated[Optional[list[str]],
+                      typer.Option(help="sft and/or preference (repeatable; default both)")] = None,
     validation: Annotated[float, typer.Option(min=0.0, max=0.99, help="share of groups held out")] = 0.1,
-    split_by: Annotated[Optional[list[str]], typer.Option(help="persona, source, prompt (repeatable; default all)")] = None,
+    split_by: Annotated[Optional[list[str]],
+                        typer.Option(help="persona, source, prompt (repeatable; default all)")] = None,
     text: Annotated[str, typer.Option(help="add LFM2-rendered text columns: lfm2, lfm2.5 or none")] = "lfm2",
     review_snapshot: Annotated[Optional[str], typer.Option(help="review snapshot id these samples come from")] = None,
     step: Annotated[Optional[str], typer.Option(help="export this step's output (default: the final steps)")] = None,
@@ -66,8 +68,8 @@ def export(
     rows = json.loads((ref.path / "manifest.json").read_text())["counts"]["rows"]
     summary = ", ".join(f"{c}: {n} rows" for c, n in rows.items())
     dropped = ", ".join(f"{k}: {v}" for k, v in sorted(builder.dropped.items()))
-    print(f"{'unchanged, reusing' if reused else 'exported'} {ref} ({summary}){f'; not exported: {dropped}' if dropped else ''}",
-          file=sys.stderr)
+    note = f"; not exported: {dropped}" if dropped else ""
+    print(f"{'unchanged, reusing' if reused else 'exported'} {ref} ({summary}){note}", file=sys.stderr)
     print(ref.path)
 
 
@@ -118,8 +120,9 @@ def show(
     c = m["counts"]
     lines.append("kinds: " + ", ".join(f"{k} {v}" for k, v in c["by_kind"].items()))
     lines.append("generators: " + ", ".join(f"{k} {v}" for k, v in c["by_generator"].items()))
-    lines.append(f"personas: {c['personas']}; split groups: {m['splits']['groups']} "
-                 f"(validation share {m['splits']['validation_share']}, grouped by {', '.join(m['splits']['group_by'])})")
+    sp = m["splits"]
+    lines.append(f"personas: {c['personas']}; split groups: {sp['groups']} "
+                 f"(validation share {sp['validation_share']}, grouped by {', '.join(sp['group_by'])})")
     if c.get("dropped"):
         lines.append("not exported: " + ", ".join(f"{k} {v}" for k, v in c["dropped"].items()))
     for f in m.get("funnel") or []:

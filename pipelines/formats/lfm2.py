@@ -4,7 +4,8 @@ Two dialects, each equal (character for character, hence token for token) to a c
 
 - `lfm2`   = `lfm2_v2.jinja` (LFM2 checkpoints): tools listed in the system turn inside
              `<|tool_list_start|>[...]<|tool_list_end|>`, tool results inside
-             `<|tool_response_start|>...<|tool_response_end|>`, calls as `<|tool_call_start|>[f(a='x')]<|tool_call_end|>`.
+             `<|tool_response_start|>...<|tool_response_end|>`, calls as
+             `<|tool_call_start|>[f(a='x')]<|tool_call_end|>`.
              The template has no reasoning field; we write reasoning as `<think>...</think>` at the start of
              every assistant turn that has it, which is what the template gives for such content.
 - `lfm2.5` = `lfm2_2_5_v2.jinja` (LFM2.5): tools as `List of tools: [...]`, tool results unwrapped, and

@@ -114,7 +114,8 @@ def _choose(sample: Sample) -> tuple[int, int, str]:
     elif sample.meta.get("ranking") is not None:
         ranking = sample.meta["ranking"]
         if not (isinstance(ranking, list) and len(ranking) >= 2 and len(set(ranking)) == len(ranking)):
-            raise ConversionError(sample.id, f"meta.ranking must list distinct candidate indices, best first: {ranking!r}")
+            raise ConversionError(sample.id, "meta.ranking must list distinct candidate indices, best first, "
+                                             f"got {ranking!r}")
         chosen, rejected, how = ranking[0], ranking[-1], "ranking"
     else:
         scores = [c.score for c in sample.candidates]
@@ -142,7 +143,8 @@ def preference_row(sample: Sample) -> dict[str, Any]:
     first), or the candidates' scores (best vs worst).
     """
     if len(sample.candidates) < 2:
-        raise ConversionError(sample.id, f"a preference pair needs at least two candidates, got {len(sample.candidates)}")
+        raise ConversionError(sample.id, "a preference pair needs at least two candidates, "
+                                         f"got {len(sample.candidates)}")
     messages = _normalised(sample.messages)
     if messages and messages[-1].role == "assistant":
         messages = messages[:-1]

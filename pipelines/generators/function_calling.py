@@ -17,15 +17,18 @@ multiple (several tools offered, one right), multi_step (call -> result -> call 
 6. answer: the assistant replies from the results (or directly, for no_tool).
 
 A sample that fails a check is dropped with a Verdict naming the reason: calls_unparseable,
-result_unparseable, empty_request, empty_answer, or a reason of `pipelines.tools.checks` (invalid_call,
-wrong_tool, duplicate_calls, repeated_call, ungrounded_argument). Before a sample leaves, every call is
-validated against its tool schema once more. Prompts: `fewshot` (base models such as the embedded Gemma 3
-270M) or `chat` (instruct models). Request seeds come from the sample's content, never its position.
+result_unparseable, tool_error, empty_request, empty_answer, copied_example (a request or answer that
+repeats a few-shot example), no_plan (the seed's tools cannot make the
+case), or a reason of `pipelines.tools.checks` (invalid_call, wrong_tool, degenerate_call, duplicate_calls,
+repeated_call, ungrounded_argument). Before a sample leaves, every call is validated against its tool
+schema once more. Prompts: `fewshot` (base models such as the embedded Gemma 3 270M) or `chat` (instruct
+models). Request seeds come from the sample's content, never its position.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -38,28 +41,27 @@ from pipelines.core.sample import Sample, Verdict, canonical_json, content_hash
 from pipelines.core.step import Params, Step
 from pipelines.generators import calls as plumbing
 from pipelines.generators.calls import Usage, batches, run_batch, tidy
-from pipelines.generators.templates import PROMPTS, derive_seed, files_in, render, template_hash
+from pipelines.generators.templates import PROMPTS, derive_seed, files_in, template_hash
 from pipelines.llm.client import Request, Sampling
 from pipelines.llm.errors import RequestError, drop_reason
 from pipelines.tools.catalog import Catalog, catalog_from_tools, load_catalog, validate_sources
 from pipelines.tools.checks import Steps, build_messages, check_grounded, check_turn
-from pipelines.tools.decoding import calls_schema
 from pipelines.tools.executors import builtin_executors
-from pipelines.tools.fewshot import CASES, Example, load_examples, needs_line
-from pipelines.tools.prompting import calls_json, result_json, signature
+from pipelines.tools.fewshot import CASES, Example, choose_examples, load_examples, mentions_line, needs_line
+from pipelines.tools.prompting import calls_json
+from pipelines.tools.requests import FOLDER, Conversation, Prompts
 from pipelines.tools.schema import tool_name, validate_calls
 from pipelines.tools.selection import Plan, make_plan
 from pipelines.tools.simulated import read_result, simulation_request
 
-_FOLDER = "function_calling"
 _TOOLS_DIR = Path(__file__).resolve().parents[1] / "tools"
 Case = Literal["single", "parallel", "multiple", "multi_step", "no_tool"]
-TEMPLATES = {
-    "fewshot": {"plan": "fewshot_plan.jinja", "request": "fewshot_request.jinja", "calls": "fewshot_transcript.jinja",
-                "answer": "fewshot_transcript.jinja", "result": "fewshot_result.jinja"},
-    "chat": {"plan": "chat_plan.jinja", "request": "chat_request.jinja", "calls": "chat_calls.jinja",
-             "answer": "chat_answer.jinja", "result": "chat_result.jinja"},
-}
+Check = Literal["grounded", "choice", "distinct", "tool_errors"]
+CHECKS = ("grounded", "choice", "distinct", "tool_errors")
+
+
+def _plain(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.casefold()))
 
 
 class FunctionCallingParams(Params):
@@ -75,10 +77,14 @@ class FunctionCallingParams(Params):
     max_parallel: int = Field(3, ge=2, le=6, description="most calls in one parallel turn")
     call_temperature: float = Field(0.3, ge=0.0, le=2.0,
                                     description="temperature for calls decoded from the conversation")
-    require_grounded: bool = Field(True, description="drop calls whose argument values are not in the "
-                                                     "request or earlier results")
-    choice_check: bool = Field(True, description="multiple: drop unless the model, given the request and all "
-                                                 "offered tools, picks the planned one (one more request)")
+    checks: list[Check] = Field(
+        default_factory=lambda: list(CHECKS),
+        description="semantic checks that drop a sample (schema validity is always checked): grounded (argument "
+                    "values appear in the request or earlier results), choice (multiple: the model, shown the "
+                    "request and all tools, picks the planned one; one more request), distinct (no degenerate, "
+                    "duplicate or repeated calls), tool_errors (no tool answered {\"error\": ...})")
+    request_candidates: int = Field(3, ge=1, le=8, description="requests sampled per sample; the first that "
+                                                                "passes the checks is kept (best of n)")
     batch_size: int = Field(16, ge=1, description="samples whose requests go to the model together")
     max_request_tokens: int = Field(64, ge=8)
     max_call_tokens: int = Field(192, ge=16)
@@ -91,6 +97,13 @@ class FunctionCallingParams(Params):
         if not cases or len(set(cases)) != len(cases):
             raise ValueError(f"name each case at most once, at least one of {list(CASES)}")
         return cases
+
+    @field_validator("checks")
+    @classmethod
+    def _checks(cls, checks: list[str]) -> list[str]:
+        if len(set(checks)) != len(checks):
+            raise ValueError("name each check at most once")
+        return checks
 
     @field_validator("catalog")
     @classmethod
@@ -127,6 +140,10 @@ class _Work:
     def tools_named(self, names: list[str]) -> list[dict[str, Any]]:
         return [t for t in self.offered if tool_name(t) in names]
 
+    def view(self) -> Conversation:
+        persona = (self.seed.persona or {}).get("description") or plumbing.DEFAULT_PERSONA
+        return Conversation(persona, self.shots, self.offered, self.request, self.steps)
+
     def trace(self) -> dict[str, Any]:
         return {"case": self.case, "tools": [tool_name(t) for t in self.offered], "planned": self.planned,
                 "request": self.request, "steps": [{"calls": c, "results": r} for c, r in self.steps]}
@@ -141,7 +158,7 @@ class FunctionCalling(Step):
     @classmethod
     def fingerprint_files(cls) -> list[Path]:
         # Plans, schemas, executors and checks live in pipelines/tools: a change there changes the output.
-        return [*files_in(_FOLDER), plumbing.HERE, *sorted(_TOOLS_DIR.glob("*.py")),
+        return [*files_in(FOLDER), plumbing.HERE, *sorted(_TOOLS_DIR.glob("*.py")),
                 *sorted((_TOOLS_DIR / "data").iterdir())]
 
     def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
@@ -151,7 +168,7 @@ class FunctionCalling(Step):
             self._results(works)
             self._requests(works)
             self._choice_check(works)
-            for k in range(1, max(len(w.plan.steps) for w in works)):
+            for k in range(1, max(len(w.plan.steps) for w in works) or 1):
                 self._later_calls(works, k)
                 self._results(works)
             self._answers(works)
@@ -176,21 +193,14 @@ class FunctionCalling(Step):
         case = seed.meta.get("case") or rng.choice(p.cases)
         if case not in CASES:
             raise ValueError(f"seed {seed.id}: meta.case must be one of {CASES}, got {case!r}")
-        plan = make_plan(case, catalog, rng, seed.persona, p.n_offered, p.max_parallel)
+        try:
+            plan = make_plan(case, catalog, rng, seed.persona, p.n_offered, p.max_parallel)
+        except ValueError as exc:  # e.g. multiple choice from a seed that carries a single tool
+            w = _Work(seed, case, catalog, Plan(case, (), ()), [])
+            self._drop(w, "no_plan", error=str(exc))
+            return w
         targets = {n for step in plan.step_names(catalog) for n in step}
-        return _Work(seed, case, catalog, plan, self._shots(case, rng, targets))
-
-    def _shots(self, case: str, rng: random.Random, targets: set[str]) -> list[Example]:
-        """Examples of the same case first, then others to fill up; examples that use a target tool only when
-        nothing else is left, because a small model copies such an example's values word for word."""
-        pool = load_examples(PROMPTS / _FOLDER / "examples.yaml")
-        fresh = [e for e in pool if not targets & {tool_name(t) for t in e.tools}]
-        same = [e for e in fresh if e.case == case] or [e for e in pool if e.case == case]
-        chosen = rng.sample(same, min(len(same), max(1, self.params.n_examples - 1)))
-        rest = [e for e in fresh if e.case != case and e not in chosen and (e.steps or case == "no_tool")]
-        chosen += rng.sample(rest, min(len(rest), self.params.n_examples - len(chosen)))
-        rng.shuffle(chosen)
-        return chosen
+        return _Work(seed, case, catalog, plan, choose_examples(self._examples(), case, targets, p.n_examples, rng))
 
     def _drop(self, w: _Work, reason: str, **details: Any) -> None:
         w.verdict = Verdict(self.ctx.step_name, False, reason, details={**w.trace(), **details})
@@ -205,37 +215,12 @@ class FunctionCalling(Step):
                   stop: tuple[str, ...] = ()) -> Sampling:
         return plumbing.sampling(self.ctx.llm_config, max_tokens, stop, w.seed.id, *parts, temperature=temperature)
 
-    def _template(self, role: str) -> str:
-        return f"{_FOLDER}/{TEMPLATES[self.params.template][role]}"
+    @property
+    def _prompts(self) -> Prompts:
+        return Prompts(self.params.template)
 
     def _live(self, works: list[_Work]) -> list[_Work]:
         return [w for w in works if w.verdict is None]
-
-    def _history(self, w: _Work) -> list[dict[str, str]]:
-        # Portable across servers: earlier calls as the assistant's JSON, results as a user turn.
-        history = [{"role": "user", "content": w.request}]
-        for calls, results in w.steps:
-            history += [{"role": "assistant", "content": calls_json(calls)},
-                        {"role": "user", "content": f"Tool results: {result_json(results)}"}]
-        return history
-
-    def _transcript(self, w: _Work, speaker: str) -> str:
-        return render(self._template("calls"), examples=[s.transcript() for s in w.shots],
-                      tools=[signature(t) for t in w.offered], request=w.request, speaker=speaker,
-                      steps=[{"calls": calls_json(c), "results": result_json(r)} for c, r in w.steps])
-
-    def _calls_request(self, w: _Work, tools: list[dict[str, Any]], n: tuple[int, int], prompt_or_system: str,
-                       sampling: Sampling, chat_user: list[dict[str, str]]) -> Request:
-        schema = calls_schema(tools, *n)
-        if self.params.template == "fewshot":
-            return Request(sampling=sampling, prompt=prompt_or_system + " ", json_schema=schema)
-        return Request(sampling=sampling, json_schema=schema,
-                       messages=({"role": "system", "content": prompt_or_system}, *chat_user))
-
-    @staticmethod
-    def _count(case: str, names: list[str]) -> tuple[int, int]:
-        # A parallel turn of one tool may make 2..planned calls: the request decides how many it names.
-        return (2 if case == "parallel" and len(set(names)) == 1 else len(names)), len(names)
 
     # ---- stages ---------------------------------------------------------------------------------------
 
@@ -245,26 +230,23 @@ class FunctionCalling(Step):
             if not w.plan.steps:
                 continue
             names = w.planned[0]
-            tools = w.tools_named(names)
-            sampling = self._sampling(w, self.params.max_call_tokens, "calls", 0, temperature=cfg["temperature"])
-            description = (w.seed.persona or {}).get("description") or plumbing.DEFAULT_PERSONA
-            if self.params.template == "fewshot":
-                text = render(self._template("plan"), examples=[s.plan_shot() for s in w.shots if s.steps],
-                              persona_description=description, tools=[signature(t) for t in tools])
-            else:
-                text = render(self._template("plan"), persona_description=description,
-                              tools=[canonical_json(t) for t in tools])
-            items.append((w, self._calls_request(w, tools, self._count(w.case, names), text, sampling,
-                                                 [{"role": "user", "content": "(the calls)"}])))
+            # Same-tool parallel calls come as n one-call completions (seeds s, s+1, ...), sampled hotter than
+            # the recipe: asked for a list, a small model repeats its first call instead of varying the values.
+            same_tool = w.case == "parallel" and len(set(names)) == 1
+            temperature = max(cfg["temperature"], 1.0) if same_tool else cfg["temperature"]
+            sampling = self._sampling(w, self.params.max_call_tokens, "calls", 0, temperature=temperature)
+            count = (1, 1) if same_tool else (len(names), len(names))
+            items.append((w, self._prompts.plan(w.view(), w.tools_named(names), count, sampling,
+                                                n=len(names) if same_tool else 1)))
         for w, res in self._ask(items):
             self._take_calls(w, res, 0)
 
     def _take_calls(self, w: _Work, res: Any, k: int) -> None:
         if isinstance(res, RequestError):
             return self._drop(w, "calls_unparseable", error=res.reason, text=res.text[:2000], step=k)
-        calls = [{"name": c["name"], "arguments": c["arguments"]} for c in res[0].parsed["calls"]]
-        problem = check_turn(calls, w.offered, w.planned[k], w.case, w.steps)
-        if problem is None and k > 0 and self.params.require_grounded:
+        calls = [{"name": c["name"], "arguments": c["arguments"]} for out in res for c in out.parsed["calls"]]
+        problem = check_turn(calls, w.offered, w.planned[k], w.case, w.steps, "distinct" in self.params.checks)
+        if problem is None and k > 0 and "grounded" in self.params.checks:
             problem = check_grounded(calls, w.offered, w.request, w.steps)
         if problem is not None:
             return self._drop(w, problem[0], calls=calls, step=k, **problem[1])
@@ -300,50 +282,62 @@ class FunctionCalling(Step):
             except RequestError as exc:
                 self._drop(w, "result_unparseable", error=exc.reason, text=exc.text[:2000], call=w.pending[j])
         for w in self._live(works):
-            if w.pending:
-                w.steps.append((w.pending, results[id(w)]))
-                w.pending = []
+            if not w.pending:
+                continue
+            errors = [r for r in results[id(w)] if "error" in r]
+            if errors and "tool_errors" in self.params.checks:
+                self._drop(w, "tool_error", calls=w.pending, results=results[id(w)])
+                continue
+            w.steps.append((w.pending, results[id(w)]))
+            w.pending = []
 
     def _requests(self, works: list[_Work]) -> None:
         p, items = self.params, []
         for w in self._live(works):
-            description = (w.seed.persona or {}).get("description") or plumbing.DEFAULT_PERSONA
+            first = w.steps[0][0] if w.steps else []
             needs = needs_line(w.case, w.planned, [tool_name(t) for t in w.offered])
-            calls = calls_json(w.steps[0][0]) if w.steps else "none"
             sampling = self._sampling(w, p.max_request_tokens, "request", stop=("\n",) if p.template == "fewshot" else ())
-            if p.template == "fewshot":
-                prompt = render(self._template("request"), examples=[s.request_shot() for s in w.shots],
-                                persona_description=description, calls=calls, needs=needs)
-                items.append((w, Request(sampling=sampling, prompt=prompt)))
-            else:
-                system = render(self._template("request"), persona_description=description, calls=calls, needs=needs)
-                items.append((w, Request(sampling=sampling, messages=(
-                    {"role": "system", "content": system}, {"role": "user", "content": "(write your message)"}))))
+            items.append((w, self._prompts.request(w.view(), calls_json(first) if first else "none", needs,
+                                                   mentions_line(first), sampling, p.request_candidates)))
         for w, res in self._ask(items):
             if isinstance(res, RequestError):
                 self._drop(w, drop_reason(res), error=res.reason, stage="request")
                 continue
-            w.request = tidy(res[0].text, res[0].finish_reason == "length")
-            if not w.request:
-                self._drop(w, "empty_request")
-            elif w.steps and p.require_grounded:
-                problem = check_grounded(w.steps[0][0], w.offered, w.request, [])
-                if problem is not None:
-                    self._drop(w, problem[0], step=0, **problem[1])
+            # Best of n: the first candidate (in seed order) that passes the checks becomes the request.
+            failures: dict[str, Any] = {}
+            for out in res:
+                text = tidy(out.text, out.finish_reason == "length")
+                problem = self._request_problem(w, text)
+                if problem is None:
+                    w.request = text
+                    break
+                failures.setdefault(problem[0], []).append({"request": text, **problem[1]})
+            else:
+                reason = next(r for r in ("ungrounded_argument", "copied_example", "empty_request") if r in failures)
+                self._drop(w, reason, step=0, candidates=failures)
+
+    def _request_problem(self, w: _Work, text: str) -> tuple[str, dict[str, Any]] | None:
+        if not text:
+            return "empty_request", {}
+        if _plain(text) in {_plain(e.request) for e in self._examples()}:
+            return "copied_example", {}
+        if w.steps and "grounded" in self.params.checks:
+            return check_grounded(w.steps[0][0], w.offered, text, [])
+        return None
+
+    def _examples(self) -> tuple[Example, ...]:
+        return load_examples(PROMPTS / FOLDER / "examples.yaml")
 
     def _choice_check(self, works: list[_Work]) -> None:
         """Multiple choice: given only the request and every offered tool, the model must pick the planned
         tool; otherwise the request does not single it out and the sample would teach a guess."""
         items = []
         for w in self._live(works):
-            if w.case != "multiple" or not self.params.choice_check:
+            if w.case != "multiple" or "choice" not in self.params.checks:
                 continue
             sampling = self._sampling(w, self.params.max_call_tokens, "choice", temperature=self.params.call_temperature)
-            saved, w.steps = w.steps, []  # the check sees the request alone
-            text = self._transcript(w, "Calls") if self.params.template == "fewshot" else \
-                render(self._template("calls"), tools=[canonical_json(t) for t in w.offered])
-            items.append((w, self._calls_request(w, w.offered, (1, 1), text, sampling, self._history(w))))
-            w.steps = saved
+            view = replace(w.view(), steps=())  # the check sees the request alone
+            items.append((w, self._prompts.calls(view, w.offered, (1, 1), sampling)))
         for w, res in self._ask(items):
             if isinstance(res, RequestError):
                 self._drop(w, "calls_unparseable", error=res.reason, text=res.text[:2000], stage="choice")
@@ -359,10 +353,7 @@ class FunctionCalling(Step):
                 continue
             names = w.planned[k]
             sampling = self._sampling(w, self.params.max_call_tokens, "calls", k, temperature=self.params.call_temperature)
-            text = self._transcript(w, "Calls") if self.params.template == "fewshot" else \
-                render(self._template("calls"), tools=[canonical_json(t) for t in w.offered])
-            items.append((w, self._calls_request(w, w.tools_named(names), self._count(w.case, names), text,
-                                                 sampling, self._history(w))))
+            items.append((w, self._prompts.calls(w.view(), w.tools_named(names), (len(names), len(names)), sampling)))
         for w, res in self._ask(items):
             self._take_calls(w, res, k)
 
@@ -370,20 +361,16 @@ class FunctionCalling(Step):
         p, items = self.params, []
         for w in self._live(works):
             sampling = self._sampling(w, p.max_answer_tokens, "answer", stop=("\n",) if p.template == "fewshot" else ())
-            if p.template == "fewshot":
-                items.append((w, Request(sampling=sampling, prompt=self._transcript(w, "Answer"))))
-            else:
-                system = render(self._template("answer"), tools=[signature(t) for t in w.offered])
-                items.append((w, Request(sampling=sampling, messages=(
-                    {"role": "system", "content": system}, *self._history(w)))))
+            items.append((w, self._prompts.answer(w.view(), sampling)))
         for w, res in self._ask(items):
             if isinstance(res, RequestError):
                 self._drop(w, drop_reason(res), error=res.reason, stage="answer")
                 continue
-            answer = tidy(res[0].text, res[0].finish_reason == "length")
-            w.answer = answer
-            if not answer:
+            w.answer = tidy(res[0].text, res[0].finish_reason == "length")
+            if not w.answer:
                 self._drop(w, "empty_answer")
+            elif _plain(w.answer) in {_plain(e.answer) for e in self._examples()}:
+                self._drop(w, "copied_example", answer=w.answer)
 
     # ---- the record -------------------------------------------------------------------------------------
 
@@ -393,7 +380,7 @@ class FunctionCalling(Step):
         if problems:  # the last gate before the sample leaves the generator
             self._drop(w, "invalid_call", errors=problems)
             return None
-        cfg, templates = self.ctx.llm_config, {r: self._template(r) for r in TEMPLATES[self.params.template]}
+        templates = self._prompts.templates()
         provenance = plumbing.provenance(
             w.seed, self.ctx, "generate.function_calling", templates["calls"],
             content_hash({t: template_hash(t) for t in sorted(set(templates.values()))}, 12), w.usage,

@@ -4,7 +4,8 @@ Several worker processes share one cache file, each with its own connection: WAL
 beside a writer, and a busy timeout makes writers queue instead of failing. Every insert is one
 transaction holding both the cached answer and its `calls` log row, so a process killed at any point
 leaves either the whole entry or nothing. The `calls` table logs each request that reached the model,
-which is how tests and benchmarks prove that no prompt was answered twice.
+with the tokens and cost it took and, when it failed, why: that is how tests and benchmarks prove that no
+prompt was answered twice, and what the run directory's budget (`pipelines.llm.budget`) is summed from.
 """
 
 from __future__ import annotations
@@ -207,9 +208,6 @@ class CachedClient:
 
     def _ask(self, keys: list[str], batch: list[Request], waiting: dict[str, list[int]],
              results: list[Result | None]) -> None:
-        with self._lock:
-            self.budget.check(self._db)
-            self._stats["model_calls"] += len(batch)
         clock = [time.perf_counter()]
 
         def record(j: int, res: Result) -> None:
@@ -227,6 +225,9 @@ class CachedClient:
                 self.budget.check(self._db)  # raising here stops the backend sending more
 
         try:
+            with self._lock:
+                self.budget.check(self._db)
+                self._stats["model_calls"] += len(batch)
             generate = getattr(self.backend, "generate", None)
             if generate is not None:
                 generate(batch, record)

@@ -73,6 +73,8 @@ class LlamaCppClient:
                 model_path=str(self.model_path),
                 n_ctx=self.config.n_ctx,
                 n_threads=self.n_threads,
+                # Prompt evaluation too: its default (all cores) spin-waits against the other workers.
+                n_threads_batch=self.n_threads,
                 seed=self.config.seed,
                 verbose=False,
                 logits_all=False,

@@ -98,20 +98,23 @@ def _entries(value: Any, where: str) -> list[tuple[dict[str, Any], dict[str, Any
 
 def _json_values(path: Path) -> list[tuple[Any, str]]:
     text = path.read_text(encoding="utf-8")
-    try:
-        return [(json.loads(text), str(path))]
-    except json.JSONDecodeError as whole:
-        # BFCL's *.json files are JSON Lines despite the name, so fall back to one value per line.
-        values = []
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                values.append((json.loads(line), f"{path}:{lineno}"))
-            except json.JSONDecodeError as exc:
-                raise ToolSchemaError(f"{path}:{lineno}: not JSON ({exc.msg}); the file is neither one JSON "
-                                      f"value ({whole.msg}) nor JSON Lines") from None
-        return values
+    whole_error = "a .jsonl file is read line by line"
+    if path.suffix != ".jsonl":
+        try:
+            return [(json.loads(text), str(path))]
+        except json.JSONDecodeError as whole:
+            # BFCL's *.json files are JSON Lines despite the name, so fall back to one value per line.
+            whole_error = whole.msg
+    values = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            values.append((json.loads(line), f"{path}:{lineno}"))
+        except json.JSONDecodeError as exc:
+            raise ToolSchemaError(f"{path}:{lineno}: not JSON ({exc.msg}); the file is neither one JSON "
+                                  f"value ({whole_error}) nor JSON Lines") from None
+    return values
 
 
 def _file(catalog: Catalog, path: Path) -> None:

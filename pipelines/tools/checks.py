@@ -5,6 +5,8 @@ Each check returns a drop reason with details, or None. Reasons (the `refinery i
 - invalid_call:        a call fails its tool's JSON schema (types, required, enums, formats, ranges,
                        undeclared arguments) or names a tool that was not offered;
 - wrong_tool:          the calls are not to the tools the plan (and the request) needs;
+- degenerate_call:     one call passes the same text to two parameters (from_unit == to_unit, base == quote,
+                       start_date == end_date): a small model's copy-the-last-value habit, not a request;
 - duplicate_calls:     two calls of one turn are identical;
 - repeated_call:       a later turn repeats a call already made;
 - ungrounded_argument: an argument value appears neither in the request nor in an earlier result.
@@ -24,8 +26,9 @@ Steps = list[tuple[Calls, list[dict[str, Any]]]]
 
 
 def check_turn(calls: Calls, offered: list[dict[str, Any]], expected: list[str], case: str,
-               earlier: Steps) -> tuple[str, dict[str, Any]] | None:
-    """Schema, plan and repetition checks for one turn of calls (grounding is `check_grounded`)."""
+               earlier: Steps, distinct: bool = True) -> tuple[str, dict[str, Any]] | None:
+    """Schema and plan checks for one turn of calls, and (distinct) the degenerate/duplicate/repeated
+    checks; grounding is `check_grounded`."""
     problems = validate_calls(calls, offered)
     if problems:
         return "invalid_call", {"errors": problems}
@@ -33,6 +36,12 @@ def check_turn(calls: Calls, offered: list[dict[str, Any]], expected: list[str],
     # Parallel turns may make fewer calls than planned (at least two), in any order.
     if set(got) != set(expected) or (case != "parallel" and got != expected):
         return "wrong_tool", {"expected": expected, "got": got}
+    if not distinct:
+        return None
+    for c in calls:
+        texts = [v for v in c["arguments"].values() if isinstance(v, str)]
+        if len(set(texts)) < len(texts):
+            return "degenerate_call", {"call": c}
     keys = [canonical_json(c) for c in calls]
     if len(set(keys)) != len(keys):
         return "duplicate_calls", {}

@@ -11,6 +11,7 @@ API would, instead of raising: tool errors are legitimate training data.
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -96,11 +97,15 @@ def day_of_week(date: str) -> dict[str, Any]:
     return {"date": date, "weekday": _WEEKDAYS[_date(date, "date").weekday()]}
 
 
+def _city_key(text: str) -> str:
+    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return " ".join(text.replace("-", " ").split()).lower()
+
+
 def get_weather(city: str) -> dict[str, Any]:
-    key = " ".join(city.replace(",", " ").split()).lower()
     table = world()["weather"]
-    # "Lagos, Nigeria" and "lagos" both find Lagos: try the whole name, then its first part.
-    entry = table.get(key) or table.get(" ".join(city.split(",")[0].split()).lower())
+    # "Lagos, Nigeria", "lagos" and "São Paulo" find Lagos and Sao Paulo: the whole name, then its first part.
+    entry = table.get(_city_key(city.replace(",", " "))) or table.get(_city_key(city.split(",")[0]))
     if entry is None:
         raise ToolExecutionError(f"no weather data for {city!r}")
     return dict(entry)

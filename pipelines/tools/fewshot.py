@@ -7,6 +7,7 @@ tests run over every shipped example: calls validate, and built-in results equal
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -45,10 +46,11 @@ class Example:
                 "calls": self.first_calls()}
 
     def request_shot(self) -> dict[str, Any]:
-        """Values for one example of fewshot_request.jinja, with the `needs` line the generator writes."""
+        """Values for one example of fewshot_request.jinja, with the lines the generator writes."""
         planned = [[c["name"] for c in s["calls"]] for s in self.steps]
         return {"person": self.person, "calls": self.first_calls(), "request": self.request,
-                "needs": needs_line(self.case, planned, [tool_name(t) for t in self.tools])}
+                "needs": needs_line(self.case, planned, [tool_name(t) for t in self.tools]),
+                "mentions": mentions_line(self.steps[0]["calls"] if self.steps else [])}
 
     def result_shots(self) -> list[dict[str, Any]]:
         """Values for fewshot_result.jinja: every (call, result) pair of the example."""
@@ -70,6 +72,23 @@ def needs_line(case: str, planned: list[list[str]], offered: list[str]) -> str:
     if len(distinct) == 1:
         return f"{names[0]}, {len(names)} times with different values"
     return " and ".join(distinct) + ", in one go"
+
+
+def _leaves(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _leaves(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in _leaves(v)]
+    if isinstance(value, bool) or value is None:
+        return []
+    return [str(value)]
+
+
+def mentions_line(calls: list[dict[str, Any]]) -> str:
+    """The 'Mentions:' line: every value the calls use, which the request must state. Listing them is
+    what makes a small model write a request that contains them."""
+    values = list(dict.fromkeys(v for c in calls for v in _leaves(c["arguments"])))
+    return ", ".join(values) if values else "nothing the tools need"
 
 
 def _resolve_tool(ref: Any, where: str) -> dict[str, Any]:
@@ -95,6 +114,19 @@ def load_examples(path: Path) -> tuple[Example, ...]:
             steps=tuple({"calls": s["calls"], "results": s["results"]} for s in ex.get("steps") or []),
         ))
     return tuple(out)
+
+
+def choose_examples(pool: tuple[Example, ...], case: str, targets: set[str], n: int,
+                    rng: random.Random) -> list[Example]:
+    """Examples of the same case first, then others to fill up to n; examples that use a target tool only
+    when nothing else is left, because a small model copies such an example's values word for word."""
+    fresh = [e for e in pool if not targets & {tool_name(t) for t in e.tools}]
+    same = [e for e in fresh if e.case == case] or [e for e in pool if e.case == case]
+    chosen = rng.sample(same, min(len(same), max(1, n - 1)))
+    rest = [e for e in fresh if e.case != case and e not in chosen and (e.steps or case == "no_tool")]
+    chosen += rng.sample(rest, min(len(rest), n - len(chosen)))
+    rng.shuffle(chosen)
+    return chosen
 
 
 def check_example(ex: Example) -> list[str]:

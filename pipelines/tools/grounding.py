@@ -4,8 +4,9 @@ Constrained decoding makes a small model's calls *valid*; it does not stop it fr
 ("city": "Lagos" when the user asked about Oslo). A call is grounded when every value the model had to
 copy appears in what it could see: the user's request and the results of earlier calls.
 
-- strings: found in the context after case-folding and collapsing spaces; a string made of numbers and
-  arithmetic (a calculator expression) is grounded when each of its numbers is;
+- strings: found in the context after folding case and accents and collapsing spaces, or at least the part
+  before a comma ("Amman, Jordan" when the request says Amman); a string made of numbers and arithmetic (a
+  calculator expression) is grounded when each of its numbers is;
 - numbers: equal to a number written in the context (digit groups and percentages understood), or to a
   number word ("two", "a dozen");
 - dates (format "date"): the ISO text, or its year, month and day written anywhere ("15 September 2025");
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from typing import Any
 
 _NUMBER = re.compile(r"-?\d+(?:[.,]\d+)*")
@@ -30,6 +32,8 @@ _NUMBER_WORDS = {
 
 
 def _norm(text: str) -> str:
+    # Accents folded too: "Sao Paulo" in a request grounds "São Paulo" in a call, and the other way round.
+    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
     return " ".join(text.casefold().split())
 
 
@@ -96,7 +100,8 @@ def ungrounded_values(arguments: dict[str, Any], parameters: dict[str, Any], con
                 missing.append(f"{path}={value!r}")
         elif isinstance(value, str):
             needle = _norm(value)
-            if not needle or needle in text:
+            # "Amman, Jordan" for a request that says "Amman": the qualifier after a comma may be added.
+            if not needle or needle in text or (len(head := needle.split(",")[0].strip()) >= 3 and head in text):
                 return
             if schema.get("format") == "date" and _date_in(value, text, numbers):
                 return

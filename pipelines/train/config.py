@@ -174,7 +174,8 @@ def load_config(method: str, path: str | Path, overrides: list[str] | tuple[str,
         try:
             data[key] = yaml.safe_load(raw)
         except yaml.YAMLError as e:
-            problems.append(Problem(filename, 1, f"override '{item}': value is not valid YAML: {describe_yaml_error(e)}"))
+            problems.append(Problem(filename, 1,
+                                    f"override '{item}': value is not valid YAML: {describe_yaml_error(e)}"))
             continue
         from_override[key] = item
 

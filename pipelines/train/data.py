@@ -37,8 +37,8 @@ def load_version(dataset: str, config: str, registry: str | None = None) -> Vers
         raise ValueError(f"{ref} is damaged: {'; '.join(problems)}")
     manifest = reg.manifest(ref)
     if config not in manifest["configs"]:
-        raise ValueError(f"{ref} has no {config} rows (configs: {', '.join(manifest['configs'])}); "
-                         f"{'export preference pairs (judged candidates) to train DPO' if config == 'preference' else ''}")
+        advice = "; export preference pairs (judged candidates) to train DPO" if config == "preference" else ""
+        raise ValueError(f"{ref} has no {config} rows (configs: {', '.join(manifest['configs'])}){advice}")
     rows = {}
     for split, info in manifest["configs"][config]["splits"].items():
         rows[split] = [decode_row(r) for f in info["files"] for r in pq.read_table(ref.path / f).to_pylist()]

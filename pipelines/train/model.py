@@ -59,8 +59,8 @@ def apply_lora(model, cfg: TrainConfig):
     present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
     missing = [m for m in cfg.lora_target_modules if m not in present]
     if missing:
-        raise ValueError(f"LoRA target modules {missing} are not in this model (it has e.g. "
-                         f"{sorted(present & {'q_proj', 'k_proj', 'v_proj', 'out_proj', 'in_proj', 'w1', 'w2', 'w3'})})")
+        known = sorted(present & {"q_proj", "k_proj", "v_proj", "out_proj", "in_proj", "w1", "w2", "w3"})
+        raise ValueError(f"LoRA target modules {missing} are not in this model (its LFM2 projections: {known})")
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=list(cfg.lora_target_modules), task_type="CAUSAL_LM")
     return get_peft_model(model, lora)

@@ -7,7 +7,8 @@ the `causal-conv1d` CUDA kernel and otherwise refuses packed input. This module 
 plain PyTorch: a depthwise causal convolution that zeroes every tap reaching back into another sequence. It
 is exact (tested against running each sequence alone) and runs on CPU and GPU.
 
-`enable()` swaps it into transformers' LFM2 module; unpacked calls go to the original function untouched.
+`enable()` swaps it into transformers' LFM2 module; unpacked calls go to the original function untouched, and
+packed ones too when the CUDA kernel is installed (it handles `seq_idx` itself).
 """
 
 from __future__ import annotations
@@ -44,9 +45,20 @@ def segment_causal_conv1d(hidden_states, weight, bias=None, activation=None, seq
 
 
 def _dispatch(hidden_states, weight, bias=None, activation=None, **kwargs: Any):
-    if kwargs.get("seq_idx") is not None:
-        return segment_causal_conv1d(hidden_states, weight, bias, activation, seq_idx=kwargs["seq_idx"])
-    return _ORIGINAL["causal_conv1d_fn"](hidden_states, weight, bias, activation, **kwargs)
+    original = _ORIGINAL["causal_conv1d_fn"]
+    if kwargs.get("seq_idx") is None:
+        return original(hidden_states, weight, bias, activation, **kwargs)
+    if _ORIGINAL.get("kernel") is not False:
+        # Where the causal-conv1d kernel is installed (CUDA), it keeps sequences apart itself and is faster.
+        try:
+            out = original(hidden_states, weight, bias, activation, **kwargs)
+            _ORIGINAL["kernel"] = True
+            return out
+        except ValueError as e:
+            if "packed sequences" not in str(e):
+                raise
+            _ORIGINAL["kernel"] = False
+    return segment_causal_conv1d(hidden_states, weight, bias, activation, seq_idx=kwargs["seq_idx"])
 
 
 def enable() -> None:
@@ -66,3 +78,4 @@ def disable() -> None:
 
     if "causal_conv1d_fn" in _ORIGINAL:
         modeling_lfm2.causal_conv1d_fn = _ORIGINAL.pop("causal_conv1d_fn")
+        _ORIGINAL.pop("kernel", None)

@@ -41,11 +41,11 @@ def trainer_args(cfg: SFTRunConfig, has_eval: bool, **extra: Any):
 
 def train_sft(cfg: SFTRunConfig) -> dict[str, Any]:
     """Train; returns a summary (also stored in output_dir/refinery_train.json)."""
-    from trl import SFTTrainer
-
     data = load_version(cfg.dataset, "sft", cfg.registry)
     if not data.rows.get("train"):
         raise ValueError(f"{data.ref} has no SFT training rows")
+    from trl import SFTTrainer
+
     model, tokenizer = load_model_and_tokenizer(cfg)
     record_path, checkpoint = start_record(cfg, "sft", data)
     train = tokenize_sft(data.rows["train"], tokenizer, cfg.chat_format, cfg.max_length)

@@ -57,3 +57,14 @@ def test_seed_sources(generated):
 def test_unknown_operation_is_a_parameter_error():
     with pytest.raises(ValueError, match="operations"):
         EvolveParams(operations=["deepen", "shorten"])
+
+
+def test_chat_template_and_seed_output(tmp_path):
+    seed = Sample(kind="seed", meta={"task": "Explain how a bicycle gear works."})
+    [s] = run(make_step("generate.evolve", tmp_path, template="chat", answer=False, operations=["constraints"],
+                        max_instruction_tokens=40), [seed])
+    if s.dropped:
+        assert s.verdicts[-1].reason in DROP_REASONS
+    else:  # answer: false hands the evolved instruction on as a seed task
+        assert s.kind == "seed" and not s.messages and s.meta["task"] == s.meta["evolution"][0]["after"]
+        assert s.provenance["template"] == "evolve/chat_evolve.jinja" and s.provenance["operations"] == ["constraints"]

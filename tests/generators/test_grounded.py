@@ -78,3 +78,13 @@ def test_invalid_structured_output_is_dropped_with_the_raw_text(passages):
     v = s.verdicts[-1]
     assert v.reason == "structured_output_invalid" and v.filter == "generate.grounded"
     assert v.details["stage"] == "extract" and v.details["raw"].startswith("{")
+
+
+def test_chat_template_extraction_uses_the_schema(passages):
+    tmp, docs = passages
+    [s] = run(make_step("generate.grounded", tmp, task="extract", template="chat"), docs[4:5])
+    if s.dropped:
+        assert s.verdicts[-1].reason == "structured_output_invalid" and s.verdicts[-1].details["raw"]
+    else:
+        jsonschema.validate(json.loads(s.messages[1].content), DEFAULT_SCHEMA)
+        assert s.provenance["template"] == "grounded/extract_user.jinja"

@@ -100,10 +100,12 @@ def test_batch_survives_faults_without_losing_or_duplicating(llama_server, serve
 
 def test_timeouts_are_retried(llama_server, server_port):
     first_slow = lambda body, attempt: "slow" if attempt == 0 else None  # noqa: E731
-    with FaultProxy(server_port, plan=first_slow, slow_s=2.0) as proxy:
-        c = client(proxy.base_url, timeout_s=0.5)
+    # The held-back first attempt times out; the retry gets through. (>= 1: on a loaded machine the real
+    # answer itself may once exceed the timeout, which is retried the same way.)
+    with FaultProxy(server_port, plan=first_slow, slow_s=6.0) as proxy:
+        c = client(proxy.base_url, timeout_s=3.0)
         [out] = c.complete("Q: Say yes.\nA:", sampling=Sampling(max_tokens=2, seed=5))
-        assert out.tokens_out >= 1 and c.stats()["retries_timeout"] == 1
+        assert out.tokens_out >= 1 and c.stats()["retries_timeout"] >= 1
         c.close()
 
 

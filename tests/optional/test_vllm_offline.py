@@ -10,7 +10,7 @@ from __future__ import annotations
 import jsonschema
 import pytest
 
-import vllm  # noqa: F401  # requested but missing must fail loudly, never skip
+import vllm  # noqa: F401  (requested but missing must fail loudly, never skip)
 
 from pipelines.llm.client import LLMConfig, Request, Sampling
 from pipelines.llm.vllm_offline import VLLMClient

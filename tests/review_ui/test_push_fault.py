@@ -16,11 +16,12 @@ from tests.review_ui.make_samples import make_samples
 
 def _wait_for_records(conn, name: str, at_least: int, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
+    handle = None
     while time.monotonic() < deadline:
-        handle = find_dataset(conn, name, WORKSPACE)
+        handle = handle or find_dataset(conn, name, WORKSPACE)
         if handle is not None and count_records(conn, handle.id) >= at_least:
             return
-        time.sleep(0.3)
+        time.sleep(0.2)
     raise AssertionError(f"{name} never reached {at_least} records")
 
 
@@ -46,7 +47,7 @@ def test_server_killed_mid_push_then_repush_loses_and_duplicates_nothing(stack, 
     # Confirmed = answered before the kill. The server had stored more than that (it commits before it
     # answers), so the re-push below sends some records it already holds: they must not duplicate.
     confirmed = len((next(journal.glob("crash-chat-*.journal"))).read_text().split())
-    assert 0 < confirmed < 200
+    assert 0 < confirmed < 1000
 
     stack.start_service("server")
     opts.retry_for = 60

@@ -160,13 +160,22 @@ def test_push_step_in_a_recipe_is_idempotent_across_runs(conn, tmp_path, owner_e
     recipe.write_text(
         "name: pushrecipe\nsteps:\n"
         "  src: {use: source.synthetic, n: 60, duplicate_rate: 0.0}\n"
-        f"  review: {{use: review.push, after: [src], dataset: recipe, workspace: {WORKSPACE}, batch_size: 25}}\n")
+        f"  review: {{use: review.push, after: [src], dataset: recipe, workspace: {WORKSPACE}, batch_size: 25, "
+        "vectors: minilm}\n")
     for run in ("a", "b"):  # two run folders, two journals: the second run upserts the same 60 records
         res = refinery("run", str(recipe), "--run-dir", str(tmp_path / run), "--no-progress", env=owner_env)
         assert res.returncode == 0, res.stderr
         stats = json.loads(next((tmp_path / run / "steps").glob("review-*/_SUCCESS")).read_text())["stats"]
         assert stats["counters"]["pushed_chat"] == 60 and stats["out"] == 60, stats
-    assert count_records(conn, find_dataset(conn, "recipe-chat", WORKSPACE).id) == 60
+    handle = find_dataset(conn, "recipe-chat", WORKSPACE)
+    assert count_records(conn, handle.id) == 60
+    # "Find similar" in the UI: a vector search from one record returns its nearest records.
+    first = next(fetch_records(conn, handle.id, {}))["record_id"]
+    with conn.http() as http:
+        r = http.post(f"/api/v1/datasets/{handle.id}/records/search", params={"limit": 3},
+                      json={"query": {"vector": {"name": "embedding", "record_id": first}}})
+    scores = [item["query_score"] for item in r.raise_for_status().json()["items"]]
+    assert len(scores) == 3 and scores == sorted(scores, reverse=True) and scores[0] > 0.5
 
 
 def test_stack_status_command(stack):

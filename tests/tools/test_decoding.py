@@ -6,7 +6,6 @@ import json
 import pytest
 from llama_cpp import LlamaGrammar
 
-from pipelines.tools.catalog import load_catalog
 from pipelines.tools.decoding import MAX_ITEMS, MAX_STRING, calls_schema, decoding_schema
 from pipelines.tools.executors import builtin_tools
 from pipelines.tools.schema import normalise_tool, schema_errors, tool_name

@@ -29,7 +29,7 @@ def setup(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("train")
     registry = Registry(tmp / "datasets")
     sft = VersionBuilder(ExportOptions(name="train-mix", validation=0.2))
-    for s in bfcl_samples()[:24] + chat_samples() + reasoning_samples():
+    for s in bfcl_samples()[:12] + chat_samples() + reasoning_samples():
         sft.add(s)
     write_version(registry, sft, {"recipe": "test"}, [])
     pref = VersionBuilder(ExportOptions(name="prefs", validation=0.0, formats=("preference",)))
@@ -47,18 +47,18 @@ def test_sft_trains_only_on_assistant_tokens_resumes_and_the_model_generates(set
     tmp, registry = setup
     out = tmp / "sft"
     cfg = SFTRunConfig(model=str(tmp / "tiny"), init_tiny_model=True, dataset="train-mix@latest",
-                       registry=str(registry.root), output_dir=str(out), learning_rate=3e-3, max_steps=12,
-                       per_device_train_batch_size=8, logging_steps=1, save_steps=6, eval_steps=6)
+                       registry=str(registry.root), output_dir=str(out), learning_rate=3e-3, max_steps=8,
+                       per_device_train_batch_size=4, logging_steps=1, save_steps=4, eval_steps=8)
     summary = train_sft(cfg)
-    assert summary["global_step"] == 12
+    assert summary["global_step"] == 8
     assert summary["last_logged_loss"] < 0.8 * summary["first_logged_loss"], summary
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert any("eval_loss" in m for m in metrics) and all(m["tokens_per_s"] > 0 for m in metrics if "tokens_per_s" in m)
-    assert {p.name for p in out.glob("checkpoint-*")} == {"checkpoint-6", "checkpoint-12"}
+    assert {p.name for p in out.glob("checkpoint-*")} == {"checkpoint-4", "checkpoint-8"}
     record = json.loads((out / "refinery_train.json").read_text())
     manifest = registry.manifest(registry.resolve("train-mix@latest"))
     assert record["dataset"]["ref"] == "train-mix@v1" and record["dataset"]["content_hash"] == manifest["content_hash"]
-    assert record["method"] == "sft" and record["summary"]["global_step"] == 12
+    assert record["method"] == "sft" and record["summary"]["global_step"] == 8
 
     # Only assistant tokens carry loss: the supervised tokens are exactly the assistant turns' text.
     tok = AutoTokenizer.from_pretrained(out)
@@ -83,10 +83,10 @@ def test_sft_trains_only_on_assistant_tokens_resumes_and_the_model_generates(set
     assert generated.shape[1] > ids.shape[1]
 
     # Resume: a longer run continues from the last checkpoint instead of starting over.
-    cfg.max_steps = 16
+    cfg.max_steps = 10
     resumed = train_sft(cfg)
     record = json.loads((out / "refinery_train.json").read_text())
-    assert resumed["global_step"] == 16 and record["resumed_from"] == "checkpoint-12"
+    assert resumed["global_step"] == 10 and record["resumed_from"] == "checkpoint-8"
     assert len(record["history"]) == 2
 
 
@@ -98,10 +98,10 @@ def test_dpo_with_lora_on_every_lfm2_projection(setup):
     tmp, registry = setup
     out = tmp / "dpo"
     cfg = DPORunConfig(model=str(tmp / "tiny-dpo"), init_tiny_model=True, dataset="prefs@v1",
-                       registry=str(registry.root), output_dir=str(out), learning_rate=2e-3, max_steps=8,
-                       per_device_train_batch_size=4, logging_steps=1, save_steps=8, lora=True, lora_r=8)
+                       registry=str(registry.root), output_dir=str(out), learning_rate=2e-3, max_steps=6,
+                       per_device_train_batch_size=4, logging_steps=1, save_steps=6, lora=True, lora_r=8)
     summary = train_dpo(cfg)
-    assert summary["global_step"] == 8
+    assert summary["global_step"] == 6
     assert summary["last_logged_loss"] < summary["first_logged_loss"] - 0.1, summary  # starts at ln 2
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert metrics[-2]["rewards/margins"] > 0
@@ -135,7 +135,7 @@ def test_quick_end_to_end_run_export_show_train(tmp_path):
     shown = refinery("datasets", "show", "quick@latest")
     assert shown.returncode == 0 and "quick@v1" in shown.stdout and "files intact" in shown.stdout
     trained = refinery("train", "sft", str(ROOT / "recipes/train/lfm2_sft_tiny.yaml"), "dataset=quick@latest",
-                       "max_steps=3", "logging_steps=1", "save_steps=3")
+                       "max_steps=2", "logging_steps=1", "save_steps=2")
     assert trained.returncode == 0, trained.stderr
     out = tmp_path / trained.stdout.strip().splitlines()[-1]
     assert out == tmp_path / "runs/train/lfm2_sft_tiny" and (out / "model.safetensors").exists()
