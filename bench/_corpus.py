@@ -90,3 +90,16 @@ def near_copy(s: Sample, target: float, rng: random.Random, vocab: list[str], re
         msgs, jac = trial, new
     copy = Sample(kind=s.kind, messages=msgs, provenance={**s.provenance, "near_copy": True})
     return copy, jac
+
+
+def generated_prompts(n: int, rng: random.Random, rows: list[dict], bank: list[dict]) -> list[Sample]:
+    """Single-turn requests: a persona-bank user states who they are and what they want, and asks a
+    follow-up; the answer is a couple of GSM8K solution sentences (not what semantic dedup embeds)."""
+    sentences = [s.strip() for r in rows for s in _clean(r["answer"]).split("\n") if len(s.split()) >= 5]
+    out = []
+    for _ in range(n):
+        p = rng.choice(bank)
+        user = f"{rng.choice(_OPENERS)} {p['description']} I want to {p['goals']}. {rng.choice(_FOLLOW)}"
+        out.append(Sample(kind="chat", messages=[Message("user", user), Message("assistant", " ".join(rng.sample(sentences, 2)))],
+                          provenance={"generator": "synthetic_prompt", "persona_domain": p["domain"]}))
+    return out

@@ -4,8 +4,11 @@ and peak memory, and its agreement with exact all-pairs cosine on a 5,000-sample
     .venv/bin/python bench/semantic.py               # 100,000 samples, threshold 0.9
     .venv/bin/python bench/semantic.py --n 20000
 
-Corpus (bench/_corpus.py): GSM8K questions, generated multi-turn conversations, and semantic near-copies:
-GSM8K questions with one number changed and generated conversations with a few words replaced.
+Corpus (bench/_corpus.py): requests as an SFT set has them: the GSM8K questions, generated single-turn
+requests (a persona-bank user, their goal and a follow-up question), and semantic near-copies (a tenth):
+GSM8K questions with one number changed, requests with a few words edited. What is embedded is the user
+side (`--scope user_turns`, about 50 tokens a sample): embedding dominates the cost (MiniLM-L6 spends ~21
+MFLOP per token), so the figure scales with the text length embedded.
 seconds and peak_rss_mb cover the whole step (packaged all-MiniLM-L6-v2 embeddings on CPU, k-means, the
 within-cluster search, verdicts), measured in this process (RSS sampled every 0.1 s). agreement: the 5,000
 first samples are deduplicated again by the same clustered search (default clusters, i.e. ceil(sqrt(5000)))
@@ -29,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _corpus import generated_samples, gsm8k_rows, gsm8k_samples, near_copy, personas  # noqa: E402
+from _corpus import generated_prompts, gsm8k_rows, near_copy, personas  # noqa: E402
 from _measure import PeakRSS  # noqa: E402
 
 from filters.views import view  # noqa: E402
@@ -43,7 +46,7 @@ def build(n: int, seed: int) -> list[Sample]:
     questions = [Sample(kind="chat", messages=[Message("user", r["question"])], provenance={"generator": "gsm8k"})
                  for r in rows]
     n_copies = n // 10
-    base = questions + generated_samples(max(0, n - len(questions) - n_copies), rng, rows, personas())
+    base = questions + generated_prompts(max(0, n - len(questions) - n_copies), rng, rows, personas())
     vocab = sorted({w for s in base[:2000] for m in s.messages for w in m.content.split()})
     copies = []
     for _ in range(n_copies):
@@ -52,7 +55,7 @@ def build(n: int, seed: int) -> list[Sample]:
             text = re.sub(r"\d+", lambda m: str(int(m.group()) + rng.randint(1, 5)), src.messages[0].content, count=1)
             copies.append(Sample(kind="chat", messages=[Message("user", text)], provenance={"generator": "copy"}))
         else:
-            copies.append(near_copy(src, rng.uniform(0.75, 0.95), rng, vocab, lambda s: view(s, "conversation"))[0])
+            copies.append(near_copy(src, rng.uniform(0.75, 0.95), rng, vocab, lambda s: view(s, "user_turns"))[0])
     out = base + copies
     rng.shuffle(out)
     return out[:n]
@@ -64,6 +67,7 @@ def main() -> None:
     ap.add_argument("--subset", type=int, default=5_000)
     ap.add_argument("--threshold", type=float, default=0.9)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--scope", default="user_turns", help="what is embedded (the step's scope parameter)")
     args = ap.parse_args()
 
     samples = build(args.n, args.seed)
@@ -72,7 +76,7 @@ def main() -> None:
     from filters.semantic_dedup import SemanticDedup, SemanticDedupParams
 
     with tempfile.TemporaryDirectory() as d, PeakRSS() as rss:
-        step = SemanticDedup(SemanticDedupParams(threshold=args.threshold), StepContext("semantic", "bench", "fp", Path(d)))
+        step = SemanticDedup(SemanticDedupParams(threshold=args.threshold, scope=args.scope), StepContext("semantic", "bench", "fp", Path(d)))
         start = time.perf_counter()
         dropped = sum(s.dropped for s in step.run(iter(samples)))
         seconds = time.perf_counter() - start
@@ -83,7 +87,7 @@ def main() -> None:
     from filters.semantic_core import exact_duplicates, semantic_duplicates
 
     subset = samples[: args.subset]
-    emb = embed_texts("all-MiniLM-L6-v2", [view(s, "conversation") for s in subset])
+    emb = embed_texts("all-MiniLM-L6-v2", [view(s, args.scope) for s in subset])
     t0 = time.perf_counter()
     exact, _ = exact_duplicates(emb, args.threshold)
     exact_s = time.perf_counter() - t0

@@ -25,7 +25,7 @@ import xxhash
 from pydantic import Field
 
 from filters.base import Filter
-from filters.normalize import words
+from filters.normalize import normalized_bytes
 from filters.views import Scope, view
 from pipelines.core.registry import register
 from pipelines.core.sample import Sample, Verdict
@@ -69,10 +69,10 @@ def _strings(value: Any) -> list[str]:
 
 
 def _grams(text: str, n: int) -> set[int]:
-    w = words(text)
+    w = normalized_bytes(text).split()
     if len(w) < n:
-        return {xxhash.xxh3_64_intdigest(" ".join(w))} if w else set()
-    return {xxhash.xxh3_64_intdigest(" ".join(w[i:i + n])) for i in range(len(w) - n + 1)}
+        return {xxhash.xxh3_64_intdigest(b" ".join(w))} if w else set()
+    return {xxhash.xxh3_64_intdigest(b" ".join(w[i:i + n])) for i in range(len(w) - n + 1)}
 
 
 @dataclass

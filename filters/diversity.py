@@ -19,7 +19,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from filters.base import Filter
-from filters.embeddings import PACKAGED
+from filters.embeddings import DEFAULT_MAX_TOKENS, PACKAGED
 from filters.spill import Spill
 from filters.views import Scope, check_group_key, group_value, view
 from pipelines.core.registry import register
@@ -36,6 +36,7 @@ class DiversityReportParams(Params):
         ["kind", "generator"], description="group keys: kind, generator, persona.ATTR, provenance.KEY, meta.KEY")
     model: str = Field(PACKAGED, description=f"sentence-transformers model: {PACKAGED!r} (packaged) or a local folder")
     scope: Scope = Field("conversation", description="which rendering of each sample is measured")
+    max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=8, le=512, description="tokens embedded per sample (its opening)")
     clusters: int = Field(20, ge=1, description="k-means clusters (topics) for coverage and balance")
     seed: int = Field(0, ge=0)
 
@@ -66,7 +67,7 @@ class DiversityReport(Filter):
                 values.append(group_value(s, key))
             texts.append(view(s, p.scope))
             yield s
-        emb = embed_texts(p.model, texts)
+        emb = embed_texts(p.model, texts, p.max_tokens)
         report = diversity_report(texts, emb, groups, p.clusters, p.seed)
         report.update({"model": p.model, "scope": p.scope, "step": self.ctx.step_name})
         root = StepDir.of(self.ctx.run_dir, self.ctx.step_name, self.ctx.fingerprint).root
@@ -79,6 +80,7 @@ class DiversitySelectParams(Params):
     method: Literal["k_center", "mmr"] = Field("k_center", description="k-center greedy, or maximal marginal relevance")
     model: str = Field(PACKAGED, description=f"sentence-transformers model: {PACKAGED!r} (packaged) or a local folder")
     scope: Scope = Field("conversation", description="which rendering of each sample is embedded")
+    max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=8, le=512, description="tokens embedded per sample (its opening)")
     quality_from: str | None = Field(None, description="mmr: the step whose verdict score is each sample's quality")
     mmr_lambda: float = Field(0.5, ge=0.0, le=1.0, description="mmr: weight of quality against redundancy")
 
@@ -156,7 +158,7 @@ class DiversitySelect(Filter):
                 for s in spill:
                     yield s.with_verdict(self.verdict(True, details={"rank": None}))
                 return
-            emb = embed_texts(p.model, texts)
+            emb = embed_texts(p.model, texts, p.max_tokens)
             del texts
             if p.method == "k_center":
                 selected, nearest, cos = k_center_greedy(emb, p.n)

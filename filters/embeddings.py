@@ -14,6 +14,11 @@ from typing import Any
 
 PACKAGED = "all-MiniLM-L6-v2"
 _BATCH = 64
+_CHUNK = 4096  # texts handed to encode() at once: it sorts them by length, so bigger chunks pad less
+# Tokens embedded per text. The encoder's cost grows with length (MiniLM-L6: ~21 MFLOP per token, so a
+# 200-token conversation costs ~4 GFLOP on CPU); MiniLM was trained on 128-token inputs, and the opening
+# of a sample is what duplicates share. Steps expose it as `max_tokens`.
+DEFAULT_MAX_TOKENS = 128
 _MODELS: dict[str, Any] = {}  # one loaded model per path per process
 
 
@@ -46,10 +51,12 @@ def load_model(name: str) -> Any:
     return _MODELS[path]
 
 
-def embed(model: Any, texts: list[str]) -> Any:
-    """(len(texts), dim) float32 array of unit vectors."""
+def embed(model: Any, texts: list[str], max_tokens: int = DEFAULT_MAX_TOKENS) -> Any:
+    """(len(texts), dim) float32 array of unit vectors; each text is cut to `max_tokens` tokens (or the
+    model's own limit, if lower)."""
     import numpy as np
 
+    model.max_seq_length = min(max_tokens, getattr(model, "_refinery_limit", None) or _remember_limit(model))
     if not texts:
         return np.zeros((0, model.get_sentence_embedding_dimension()), dtype=np.float32)
     out = model.encode(texts, batch_size=_BATCH, normalize_embeddings=True, convert_to_numpy=True,
@@ -57,16 +64,40 @@ def embed(model: Any, texts: list[str]) -> Any:
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
-def embed_texts(name: str, texts) -> Any:
-    """Embeddings of an iterable of texts with the named model, embedded in batches as they come."""
-    import numpy as np
+def _remember_limit(model: Any) -> int:
+    model._refinery_limit = model.max_seq_length  # the model's own limit, before we lower it per call
+    return model._refinery_limit
 
-    model = load_model(name)
-    chunks, batch = [], []
+
+class Embedder:
+    """Feed texts one at a time; they are embedded in chunks as they accumulate (memory stays bounded by
+    one chunk of texts plus the embeddings)."""
+
+    def __init__(self, name: str, max_tokens: int = DEFAULT_MAX_TOKENS) -> None:
+        self.model = load_model(name)
+        self.max_tokens = max_tokens
+        self._texts: list[str] = []
+        self._chunks: list[Any] = []
+
+    def add(self, text: str) -> None:
+        self._texts.append(text)
+        if len(self._texts) >= _CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._chunks.append(embed(self.model, self._texts, self.max_tokens))
+        self._texts = []
+
+    def result(self) -> Any:
+        import numpy as np
+
+        self._flush()
+        return np.concatenate(self._chunks)
+
+
+def embed_texts(name: str, texts, max_tokens: int = DEFAULT_MAX_TOKENS) -> Any:
+    """Embeddings of an iterable of texts with the named model."""
+    embedder = Embedder(name, max_tokens)
     for t in texts:
-        batch.append(t)
-        if len(batch) >= 1024:
-            chunks.append(embed(model, batch))
-            batch = []
-    chunks.append(embed(model, batch))
-    return np.concatenate(chunks)
+        embedder.add(t)
+    return embedder.result()

@@ -14,7 +14,7 @@ import xxhash
 from pydantic import Field
 
 from filters.base import Filter
-from filters.normalize import normalize_text
+from filters.normalize import normalized_bytes
 from filters.views import Scope, view
 from pipelines.core.registry import register
 from pipelines.core.sample import Sample
@@ -37,7 +37,7 @@ class ExactDedup(Filter):
         seen: dict[bytes, bytes] = {}
         scope = self.params.scope
         for s in samples:
-            digest = xxhash.xxh3_128_digest(normalize_text(view(s, scope)).encode("utf-8"))
+            digest = xxhash.xxh3_128_digest(normalized_bytes(view(s, scope)))
             first = seen.get(digest)
             if first is None:
                 seen[digest] = bytes.fromhex(s.id)

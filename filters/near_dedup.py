@@ -92,10 +92,12 @@ class NearDupIndex:
         p = self.p
         tokens = [list(shingles(t, p.ngram, p.unit)) for t in texts]
         minhashes = RMinHash.from_token_sets(tokens, p.num_perm, p.seed)
+        # 64-bit hashes of each doc's distinct shingles (rensa's hash, in Rust): distinct shingles collide
+        # with probability ~2^-64, so the Jaccard of these sorted arrays is the Jaccard of the shingle sets.
         hashed = RMinHash.hash_token_sets(tokens) if p.verify == "jaccard" else None
-        out: list[tuple[int, float] | None] = []
+        out: list[tuple[object, float] | None] = []
         for i, mh in enumerate(minhashes):
-            mine = np.unique(np.asarray(hashed[i], dtype=np.uint64)) if hashed is not None else mh
+            mine = np.sort(np.asarray(hashed[i], dtype=np.uint64)) if hashed is not None else mh
             best, best_sim = -1, -1.0
             for key in self.lsh.query(mh):
                 self.candidates_checked += 1

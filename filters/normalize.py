@@ -7,33 +7,50 @@ import re
 import unicodedata
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-# ASCII fast path: letters, digits and "_" (what \w matches in ASCII) stay, every other byte becomes a space.
-# bytes.translate runs in C at memory speed, several times faster than a Unicode regex; dedup and
-# decontamination call this for every sample, and most text is ASCII.
-_ASCII_WORD_BYTES = bytes(c if (chr(c).isalnum() or c == 95) else 32 for c in range(128)) + b" " * 128
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+# Byte table: ASCII letters, digits and "_" stay, every other ASCII byte becomes a space, bytes >= 128 (the
+# inside of UTF-8 sequences) stay. bytes.translate runs in C at memory speed, several times faster than a
+# Unicode regex over the whole text; dedup and decontamination run this for every sample.
+_WORD_BYTES = bytes(c if (chr(c).isalnum() or c == 95) else 32 for c in range(128)) + bytes(range(128, 256))
+
+
+def _non_ascii_char(m: re.Match) -> str:
+    # The regex \w is exactly str.isalnum() (or "_", which is ASCII) for a single character.
+    return m.group() if m.group().isalnum() else " "
+
+
+def normalized_bytes(text: str) -> bytes:
+    """UTF-8 of `normalize_text(text)`: NFKC, case folded, maximal runs of word characters (what the
+    Unicode regex class for words matches) joined by single spaces. What exact dedup hashes."""
+    if text.isascii():  # NFKC is the identity and casefold is lower() on ASCII
+        text = text.lower()
+    else:
+        # Non-ASCII characters that are not word characters (curly quotes, dashes, NBSP) become spaces;
+        # the rest of the text then splits on ASCII bytes alone.
+        text = _NON_ASCII.sub(_non_ascii_char, unicodedata.normalize("NFKC", text).casefold())
+    return b" ".join(text.encode("utf-8").translate(_WORD_BYTES).split())
 
 
 def words(text: str) -> list[str]:
-    """The words of the text after NFKC, case folding and dropping punctuation: maximal runs of word
-    characters (Unicode \w)."""
-    if text.isascii():  # NFKC is the identity and casefold is lower() on ASCII
-        return text.lower().encode("ascii").translate(_ASCII_WORD_BYTES).decode("ascii").split()
-    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+    """The words of the text after NFKC, case folding and dropping punctuation."""
+    return normalized_bytes(text).decode("utf-8").split()
 
 
 def normalize_text(text: str) -> str:
     """NFKC, case-folded, punctuation as spaces, whitespace collapsed: "Hello,  World!" -> "hello world"."""
-    return " ".join(words(text))
+    return normalized_bytes(text).decode("utf-8")
 
 
-def word_ngrams(tokens: list[str], n: int) -> set[str]:
-    """Distinct word n-grams joined by spaces. A text shorter than n words is one shingle of all its words
-    (so short texts still compare), and an empty text is the one shingle "" (so empty texts match)."""
+def word_ngrams(tokens: list, n: int) -> set:
+    """Distinct word n-grams joined by spaces (str or bytes, as the tokens are). A text shorter than n
+    words is one shingle of all its words (so short texts still compare), and an empty text is the one
+    empty shingle (so empty texts match)."""
+    sep = b" " if tokens and isinstance(tokens[0], bytes) else " "
     if len(tokens) < n:
-        return {" ".join(tokens)}
+        return {sep.join(tokens)}
     if n == 1:
         return set(tokens)
-    return {" ".join(g) for g in zip(*(tokens[i:] for i in range(n)))}
+    return {sep.join(g) for g in zip(*(tokens[i:] for i in range(n)))}
 
 
 def char_ngrams(text: str, n: int) -> set[str]:
@@ -44,9 +61,11 @@ def char_ngrams(text: str, n: int) -> set[str]:
     return {norm[i:i + n] for i in range(len(norm) - n + 1)}
 
 
-def shingles(text: str, n: int, unit: str = "word") -> set[str]:
+def shingles(text: str, n: int, unit: str = "word") -> set:
+    """The text's shingles: word n-grams as UTF-8 bytes (no decoding on the hot path), or character
+    n-grams as str."""
     if unit == "word":
-        return word_ngrams(words(text), n)
+        return word_ngrams(normalized_bytes(text).split(), n)
     if unit == "char":
         return char_ngrams(text, n)
     raise ValueError(f"shingle unit must be 'word' or 'char', got {unit!r}")

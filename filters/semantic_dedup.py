@@ -14,20 +14,19 @@ from collections.abc import Iterator
 from pydantic import Field
 
 from filters.base import Filter
-from filters.embeddings import PACKAGED
+from filters.embeddings import DEFAULT_MAX_TOKENS, PACKAGED
 from filters.spill import Spill
 from filters.views import Scope, view
 from pipelines.core.registry import register
 from pipelines.core.sample import Sample
 from pipelines.core.step import Params
 
-_EMBED_BATCH = 1024  # texts per call into the embedder, so texts never accumulate in memory
-
 
 class SemanticDedupParams(Params):
     threshold: float = Field(0.9, gt=0.0, le=1.0, description="cosine similarity at or above which a sample is a duplicate")
     model: str = Field(PACKAGED, description=f"sentence-transformers model: {PACKAGED!r} (packaged) or a local folder")
     scope: Scope = Field("conversation", description="which rendering of the sample is embedded")
+    max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=8, le=512, description="tokens embedded per sample (its opening)")
     clusters: int | None = Field(None, ge=1, description="k-means clusters; default ceil(sqrt(n)), one cluster (exact) below 2,048 samples")
     probes: int = Field(2, ge=1, le=16, description="nearest clusters each sample is compared within")
     seed: int = Field(0, ge=0, description="k-means seed")
@@ -40,24 +39,18 @@ class SemanticDedup(Filter):
     helper_modules = ("filters.views", "filters.embeddings", "filters.semantic_core", "filters.spill")
 
     def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
-        import numpy as np
-
-        from filters.embeddings import embed, load_model
+        from filters.embeddings import Embedder
         from filters.semantic_core import semantic_duplicates
 
         p = self.params
-        model = load_model(p.model)
-        chunks, texts, ids = [], [], []
+        embedder = Embedder(p.model, p.max_tokens)
+        ids = []
         with Spill(self.ctx.run_dir / "tmp") as spill:
             for s in samples:
                 spill.add(s)
                 ids.append(s.id)
-                texts.append(view(s, p.scope))
-                if len(texts) >= _EMBED_BATCH:
-                    chunks.append(embed(model, texts))
-                    texts = []
-            chunks.append(embed(model, texts))
-            emb = np.concatenate(chunks)
+                embedder.add(view(s, p.scope))
+            emb = embedder.result()
             res = semantic_duplicates(emb, p.threshold, p.clusters, p.probes, p.seed)
             self.ctx.counters["semantic_clusters"] = res.k
             self.ctx.counters["semantic_pairs_over_threshold"] = res.pairs

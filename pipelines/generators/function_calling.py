@@ -288,6 +288,11 @@ class FunctionCalling(Step):
             if errors and "tool_errors" in self.params.checks:
                 self._drop(w, "tool_error", calls=w.pending, results=results[id(w)])
                 continue
+            keys = [canonical_json(r) for r in results[id(w)]]
+            if len(set(keys)) < len(keys) and "distinct" in self.params.checks:
+                # "Sao Paulo" and "Sao Paulo, Brazil": different text, the same call in effect.
+                self._drop(w, "duplicate_calls", calls=w.pending, results=results[id(w)])
+                continue
             w.steps.append((w.pending, results[id(w)]))
             w.pending = []
 

@@ -61,7 +61,9 @@ def decoding_schema(schema: dict[str, Any]) -> dict[str, Any]:
     if kind == "string":
         if schema.get("format") in _FORMATS_THE_GRAMMAR_KNOWS:
             return {"type": "string", "format": schema["format"]}
-        if "pattern" in schema:
+        if str(schema.get("pattern", "")).startswith("^") and schema["pattern"].endswith("$"):
+            # llama.cpp converts only anchored patterns; others fall back to a free string and are
+            # checked after decoding.
             return {"type": "string", "pattern": schema["pattern"]}
         return free_string(min(schema.get("maxLength", MAX_STRING), MAX_STRING))
     if kind == "array":

@@ -149,8 +149,11 @@ def _schemas() -> dict[str, dict[str, Any]]:
     cur = _currencies()
     date = {"type": "string", "format": "date"}
     return {
-        "calculate": _fn("calculate", "Evaluate an arithmetic expression (+ - * / ** and sqrt, round, min, max).",
-                         {"expression": _str("The expression, e.g. '(12.5 * 4) / 3'.")}, ["expression"]),
+        # The pattern keeps the expression to numbers and operators, which also keeps a small model's
+        # constrained decoding from writing words into it.
+        "calculate": _fn("calculate", "Evaluate an arithmetic expression of numbers, + - * / ^ % and parentheses.",
+                         {"expression": _str("The expression, e.g. '(12.5 * 4) / 3'.",
+                                             pattern="^[0-9 .+*/()%^\\-]{1,80}$")}, ["expression"]),
         "convert_units": _fn("convert_units", "Convert a quantity between units of length, mass, volume, time, "
                              "speed, area or temperature (C, F, K).",
                              {"value": {"type": "number", "description": "The quantity to convert."},

@@ -92,7 +92,7 @@ CASES = [
      "llm.temprature: unknown llm key (did you mean 'temperature'?)"),
     ("llm_wrong_type", HEAD + "llm:\n  model: tiny\n  temperature: hot\n", (), 7,
      "llm.temperature: expected float, got str 'hot'"),
-    ("llm_unknown_backend", HEAD + "llm: {backend: openai}\n", (), 5, "llm.backend: should be 'llama_cpp'"),
+    ("llm_unknown_backend", HEAD + "llm: {backend: gpt4all}\n", (), 5, "llm.backend: should be "),
     ("llm_out_of_range", HEAD + "llm:\n  temperature: 9\n", (), 6, "llm.temperature: should be less than or equal to 5"),
     ("step_llm_not_mapping", HEAD.replace("[seeds]}", "[seeds], llm: hot}"), (), 4, "steps.chat.llm: expected a mapping"),
     ("step_llm_wrong_type", HEAD.replace("[seeds]}", "[seeds], llm: {max_tokens: many}}"), (), 4,

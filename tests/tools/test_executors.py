@@ -23,11 +23,14 @@ def test_every_builtin_tool_has_a_valid_schema_and_chains_name_real_tools():
 
 def test_arithmetic(run):
     assert run("calculate", expression="(12.5 * 4) / 3")["result"] == pytest.approx(16.6666666667)
-    assert run("calculate", expression="2^10 + sqrt(16)") == {"expression": "2^10 + sqrt(16)", "result": 1028}
-    assert run("calculate", expression="1,250.50 * 2")["result"] == 2501
+    assert run("calculate", expression="2^10 + 4") == {"expression": "2^10 + 4", "result": 1028}
     assert run("calculate", expression="0.1 + 0.2")["result"] == 0.3
-    assert run("calculate", expression="max(3, 7) - min(2, 9)")["result"] == 5
+    assert run("calculate", expression="-(3 - 10) % 4")["result"] == 3
     assert "division by zero" in run("calculate", expression="1/0")["error"]
+    # The tool's schema admits numbers and operators only; the evaluator itself knows a few functions.
+    assert "does not match" in run("calculate", expression="sqrt(16)")["error"]
+    assert evaluate("max(3, 7) - min(2, 9) + sqrt(16)") == 9
+    assert evaluate("1,250.50 * 2") == 2501
 
 
 @pytest.mark.parametrize("expression", ["__import__('os').system('true')", "open('x')", "9**9**9", "[1, 2]",
@@ -63,6 +66,7 @@ def test_weather_and_money(run):
     assert oslo == {"city": "Oslo", "temperature_c": 8, "condition": "cloudy", "humidity_pct": 71, "wind_kph": 14}
     assert run("get_weather", city="Lagos, Nigeria")["city"] == "Lagos"
     assert run("get_weather", city="  CAPE   town ")["city"] == "Cape Town"
+    assert run("get_weather", city="São Paulo, Brazil")["city"] == "Sao Paulo"
     assert run("get_weather", city="Atlantis") == {"error": "no weather data for 'Atlantis'"}
     assert run("convert_currency", amount=340, from_currency="GBP", to_currency="EUR") == {
         "amount": 395.95, "currency": "EUR"}

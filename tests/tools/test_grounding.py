@@ -12,6 +12,8 @@ def params(name):
 
 @pytest.mark.parametrize("tool, arguments, context", [
     ("get_weather", {"city": "Oslo"}, "What's the weather in OSLO today?"),
+    ("get_weather", {"city": "Amman, Jordan"}, "Is it hot in Amman now?"),      # a qualifier may be added
+    ("get_weather", {"city": "São Paulo"}, "weather in sao paulo please"),     # accents folded
     ("convert_currency", {"amount": 1200, "from_currency": "USD", "to_currency": "KES"},
      "client paid 1,200 dollars, how much in shillings"),                   # enums are choices, not copies
     ("calculate", {"expression": "250 * 83.3"}, 'what would 250 dollars be? {"rate": 83.3}'),
