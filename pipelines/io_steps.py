@@ -24,6 +24,10 @@ class ReadJsonl(Step):
     kind = "source"
     Params = ReadJsonlParams
 
+    @classmethod
+    def input_files(cls, params: dict) -> list[str]:
+        return [params["path"]]
+
     def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
         path = Path(self.params.path)
         with open(path, encoding="utf-8") as f:

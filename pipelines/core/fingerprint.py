@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.core.sample import content_hash
+from pipelines.core.shards import file_sha256
 
 # Bump when the shard layout or the Sample serialisation changes: old run folders then stop matching.
 FORMAT_VERSION = 1
@@ -38,6 +39,16 @@ def code_version(cls: type) -> str:
     return h.hexdigest()[:16]
 
 
+def input_files_hash(spec: Any) -> list[list[str]] | None:
+    """Content hashes of the files a step reads (a source's JSONL, a persona bank): editing the file in
+    place must invalidate the step, exactly as changing its path does. A missing file is left to the
+    step to report when it runs."""
+    files = spec.cls.input_files(spec.params)
+    if not files:
+        return None
+    return [[str(p), file_sha256(Path(p)) if Path(p).is_file() else "missing"] for p in files]
+
+
 def step_fingerprint(spec: Any, upstream: list[str], shard_size: int) -> str:
     llm = None
     if spec.llm is not None:
@@ -48,6 +59,7 @@ def step_fingerprint(spec: Any, upstream: list[str], shard_size: int) -> str:
         "code": code_version(spec.cls),
         "params": spec.params,
         "llm": llm,
+        "inputs": input_files_hash(spec),
         "upstream": upstream,
         # Sources and barriers cut their output by shard_size, which fixes every downstream shard boundary.
         "shard_size": shard_size,

@@ -75,6 +75,11 @@ class Step:
     # Registered name, set by @register.
     component: ClassVar[str] = ""
 
+    @classmethod
+    def input_files(cls, params: dict[str, Any]) -> list[str]:
+        """Files the step reads besides its input shards; their content is part of its fingerprint."""
+        return []
+
     def __init__(self, params: Params, ctx: StepContext) -> None:
         self.params = params
         self.ctx = ctx

@@ -126,3 +126,20 @@ def test_one_and_two_workers_give_identical_output(tmp_path):
     run_recipe(load_recipe(recipe), tmp_path / "w2", workers=2)
     assert final_ids(tmp_path / "w1") == final_ids(tmp_path / "w2")
     assert os.path.getsize(tmp_path / "w1" / "final.jsonl") > 0
+
+
+def test_source_file_edited_in_place_invalidates_the_source(tmp_path):
+    data = tmp_path / "in.jsonl"
+    from pipelines.core.sample import Message, Sample
+
+    def write_samples(texts):
+        data.write_text("".join(Sample(kind="chat", messages=[Message("user", t), Message("assistant", "ok")]).to_json()
+                                + "\n" for t in texts))
+
+    write_samples(["a", "b"])
+    recipe = write(tmp_path, f"name: read-test\nsteps:\n  src: {{use: io.read_jsonl, path: '{data}'}}\n"
+                             "  final: {use: io.write_jsonl, after: [src]}\n")
+    run_recipe(load_recipe(recipe), tmp_path / "run")
+    write_samples(["a", "b", "c"])
+    result = run_recipe(load_recipe(recipe), tmp_path / "run")
+    assert result.reused == [] and result.steps["final"]["out"] == 3
