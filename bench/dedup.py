@@ -146,7 +146,7 @@ def run_datasketch(texts: list[str], t: float) -> tuple[list[bool], float]:
     out = []
     for i, text in enumerate(texts):
         m = MinHash(num_perm=128)
-        m.update_batch([g.encode("utf-8") for g in shingles(text, N_GRAM)])
+        m.update_batch(list(shingles(text, N_GRAM)))  # UTF-8 bytes shingles, the same as ours
         if lsh.query(m):
             out.append(True)
         else:

@@ -13,7 +13,8 @@ as grounded documents excluded): distinct-2 (distinct word bigrams / all bigrams
 all-MiniLM-L6-v2 embeddings (personas.embeddings.vendi_score: exp of the entropy of the eigenvalues of
 the normalised cosine-similarity matrix) and the mean nearest-neighbour cosine similarity. Vendi grows
 with the number of items, so each comparison uses the same count: the first k kept samples of both sides.
-Model answers are cached under --dir, so a rerun costs nothing. Run by hand:
+Model answers are cached under --dir (with the measured samples in samples.jsonl), so a rerun costs
+nothing, and a larger --n only asks for the new seeds. Run by hand:
 
     .venv/bin/python bench/diversity.py --n 16
 
@@ -117,6 +118,10 @@ def main() -> int:
     mix = [s for group in zip(*by_process.values()) for s in group] + \
           [s for group in by_process.values() for s in group[min(map(len, by_process.values())):]]
 
+    with open(work / "samples.jsonl", "w", encoding="utf-8") as f:  # for reading what was measured
+        for config, samples in (("plain", plain), ("persona", persona), ("mix", mix)):
+            for s in samples:
+                f.write(json.dumps({"config": config, "sample": s.to_dict()}, ensure_ascii=False) + "\n")
     k1 = min(len(plain), len(persona))
     k2 = min(len(persona), len(mix))
     m_plain, m_persona = measure([text_of(s) for s in plain[:k1]]), measure([text_of(s) for s in persona[:k1]])

@@ -139,7 +139,7 @@ def push_cmd(
     batch_size: Annotated[int, typer.Option(min=1, max=500)] = 200,
     concurrency: Annotated[int, typer.Option(min=1, max=8)] = 2,
     judge: Annotated[str, typer.Option(help="filter whose verdict pre-fills suggestions")] = "judge",
-    answers: Annotated[int, typer.Option(min=2, max=8, help="preference: answer slots")] = 2,
+    answers: Annotated[int, typer.Option(min=2, max=8, help="preference: answer slots")] = 3,
 ) -> None:
     """Push samples for review: batched, idempotent (record id = sample id), resumable (rerun it)."""
     from review_ui.connection import resolve

@@ -70,7 +70,7 @@ class Layout:
         return path.read_text(encoding="utf-8")
 
 
-def layout_for(kind: str, answer_slots: int = 2) -> Layout:
+def layout_for(kind: str, answer_slots: int = 3) -> Layout:
     if kind not in REVIEW_KINDS:
         raise ValueError(f"samples of kind {kind!r} cannot be reviewed; reviewable kinds: {REVIEW_KINDS}")
     ints = INTEGER_METADATA + KIND_INTEGER_METADATA[kind]

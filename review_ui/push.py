@@ -41,7 +41,7 @@ class PushOptions:
     concurrency: int = 2
     vectors: str = "none"  # none | minilm | meta (a precomputed meta["embedding"])
     judge: str | None = "judge"
-    answers: int = 2
+    answers: int = 3
     guidelines: str | None = None
     retry_for: float = 60.0
 

@@ -31,7 +31,8 @@ class PushParams(Params):
     vectors: Literal["none", "minilm", "meta"] = Field(
         "none", description='"find similar" vectors: all-MiniLM-L6-v2, or meta["embedding"] (384 floats)')
     judge: Optional[str] = Field("judge", description="filter whose verdict and score pre-fill suggestions")
-    answers: int = Field(2, ge=2, le=8, description="preference: answer slots shown (prompt answer + candidates)")
+    answers: int = Field(3, ge=2, le=8,
+                         description="preference: answer slots (generate.candidates makes 3 by default)")
     guidelines: Optional[str] = Field(None, description="markdown file replacing the bundled guidelines")
     retry_for: float = Field(60.0, ge=0, description="seconds to keep retrying while the server is away")
 

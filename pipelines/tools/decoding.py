@@ -102,9 +102,12 @@ def calls_schema(tools: list[dict[str, Any]], min_calls: int = 1, max_calls: int
     return {"type": "object", "properties": {"calls": calls}, "required": ["calls"], "additionalProperties": False}
 
 
-# What a simulated tool may return when its catalog gives no result schema: a flat object of plain values.
+# What a simulated tool may return when its catalog gives no result schema: a flat object of plain values
+# that always has a "result" (a grammar cannot say "at least one property", and a small model left free
+# answers {}).
 DEFAULT_RESULT_SCHEMA: dict[str, Any] = {
     "type": "object",
+    "properties": {"result": _plain_value()},
+    "required": ["result"],
     "additionalProperties": {"anyOf": [free_string(80), {"type": "number"}, {"type": "boolean"}]},
-    "minProperties": 1,
 }

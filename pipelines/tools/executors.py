@@ -132,7 +132,9 @@ def change_case(text: str, case: str) -> dict[str, Any]:
 
 
 def _currencies() -> list[str]:
-    return sorted(world()["usd_rates"])
+    # In the table's order (USD, EUR, GBP, ... first), not sorted: prompts show the first few values of an
+    # enum, and a small model picks among those it sees.
+    return list(world()["usd_rates"])
 
 
 def _fn(name: str, description: str, properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -153,7 +155,7 @@ def _schemas() -> dict[str, dict[str, Any]]:
         # constrained decoding from writing words into it.
         "calculate": _fn("calculate", "Evaluate an arithmetic expression of numbers, + - * / ^ % and parentheses.",
                          {"expression": _str("The expression, e.g. '(12.5 * 4) / 3'.",
-                                             pattern="^[0-9 .+*/()%^\\-]{1,80}$")}, ["expression"]),
+                                             pattern="^[0-9 .+*/()%^\\-]{1,60}$")}, ["expression"]),
         "convert_units": _fn("convert_units", "Convert a quantity between units of length, mass, volume, time, "
                              "speed, area or temperature (C, F, K).",
                              {"value": {"type": "number", "description": "The quantity to convert."},

@@ -37,7 +37,7 @@ def pushed(conn, annotators, tmp_path_factory):
     samples = {k: make_samples(k, n) for k, n in COUNTS.items()}
     everything = [s for k in COUNTS for s in samples[k]]
     journal = tmp_path_factory.mktemp("journal")
-    opts = PushOptions(dataset="suite", workspace=WORKSPACE, min_submitted=2, batch_size=100)
+    opts = PushOptions(dataset="suite", workspace=WORKSPACE, min_submitted=2, batch_size=100, answers=2)
     report = push(everything + everything[:5], conn, opts, journal)  # 5 repeats in the input
     return samples, everything, journal, opts, report
 
