@@ -12,7 +12,6 @@ Both are O(N x n x d) with n inputs and N selected: fine for tens of thousands o
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Literal
 
@@ -178,6 +177,3 @@ class DiversitySelect(Filter):
                     details={"nearest_selected": ids[int(nearest[i])], "cosine": c, "method": p.method,
                              "selected": p.n, "of": spill.count}))
 
-
-def read_report(step_root) -> dict:
-    return json.loads((step_root / REPORT_FILE).read_text(encoding="utf-8"))

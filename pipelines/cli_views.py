@@ -28,26 +28,30 @@ def step_state(run_dir: Path, info: dict[str, Any]) -> tuple[str, dict[str, Any]
 
 
 def status_table(run_dir: Path) -> Table:
+    """Per step: state, the filter funnel (in -> out, drops by reason), model use, time; then model use
+    summed per backend."""
+    from pipelines.llm.accounting import format_llm_counters, totals_by_backend
+
     manifest = read_run_manifest(run_dir)
     table = Table(title=f"{manifest['recipe']} — {manifest['status']} (updated {manifest['updated']})")
-    for col in ("step", "component", "state", "in", "out", "dropped (by reason)", "requests", "cache hits",
-                "tokens in/out", "seconds"):
-        table.add_column(col, justify="right" if col in ("in", "out", "requests", "cache hits", "seconds") else "left")
+    for col in ("step", "component", "state", "in", "out", "dropped (by reason)", "model", "seconds"):
+        table.add_column(col, justify="right" if col in ("in", "out", "seconds") else "left")
+    per_backend = {}
     for name in manifest["order"]:
         info = manifest["steps"][name]
         state, stats = step_state(run_dir, info)
         if stats is None:
-            table.add_row(name, info["component"], state, *[""] * 7)
+            table.add_row(name, info["component"], state, *[""] * 5)
             continue
         c = stats.get("counters", {})
         drops = ", ".join(f"{k}: {v}" for k, v in sorted(stats["dropped"].items())) or "-"
-        requests = c.get("llm_requests", 0)
-        table.add_row(
-            name, info["component"], state, str(stats["in"]), str(stats["out"]), drops,
-            str(requests) if requests else "-", str(c.get("llm_cache_hits", 0)) if requests else "-",
-            f"{c.get('llm_tokens_in', 0)}/{c.get('llm_tokens_out', 0)}" if requests else "-",
-            f"{stats['seconds']:.1f}",
-        )
+        table.add_row(name, info["component"], state, str(stats["in"]), str(stats["out"]), drops,
+                      format_llm_counters(c), f"{stats['seconds']:.1f}")
+        done = StepDir(run_dir / info["dir"]).success()
+        per_backend[name] = ((done or {}).get("spec", {}).get("llm"), c)
+    for backend, counters in totals_by_backend(per_backend).items():
+        table.add_section()
+        table.add_row(f"[b]{backend}[/]", "all steps", "", "", "", "", format_llm_counters(counters), "")
     return table
 
 

@@ -146,7 +146,11 @@ class LocalExecutor:
                 p.kill()  # stop in-flight tasks now; their shards were never committed
             write_run_manifest(self.run_dir, self._manifest("failed", started))
             if isinstance(e, Exception):
-                raise RunFailed(str(e)) from None
+                # The user sees one line (what failed, where); the worker's traceback goes to a file.
+                detail = str(e)
+                (self.run_dir / "error.log").write_text(detail + "\n", encoding="utf-8")
+                first = detail.splitlines()[0] if detail else type(e).__name__
+                raise RunFailed(f"{first} (traceback: {self.run_dir / 'error.log'})") from None
             raise
         pool.shutdown(wait=True)
         write_run_manifest(self.run_dir, self._manifest("finished", started))
