@@ -28,7 +28,8 @@ SHAPES = {  # roles, with the number of calls on each assistant turn that calls 
 REASONS = {"calls_unparseable", "result_unparseable", "tool_error", "empty_request", "empty_answer", "copied_example",
            "invalid_call", "degenerate_call", "wrong_tool", "duplicate_calls", "repeated_call", "ungrounded_argument"}
 # Shorter than the defaults: these tests check structure, not eloquence.
-FAST = dict(n_examples=2, max_request_tokens=40, max_call_tokens=96, max_result_tokens=64, max_answer_tokens=32)
+FAST = dict(n_examples=2, request_candidates=2, max_request_tokens=40, max_call_tokens=96, max_result_tokens=64,
+            max_answer_tokens=32)
 
 
 def seeds() -> list[Sample]:
