@@ -13,7 +13,7 @@ as grounded documents excluded): distinct-2 (distinct word bigrams / all bigrams
 all-MiniLM-L6-v2 embeddings (personas.embeddings.vendi_score: exp of the entropy of the eigenvalues of
 the normalised cosine-similarity matrix) and the mean nearest-neighbour cosine similarity. Vendi grows
 with the number of items, so each comparison uses the same count: the first k kept samples of both sides.
-Model answers are cached under --dir (with the measured samples in samples.jsonl), so a rerun costs
+Model answers are cached under --dir (with the measured samples in samples-t<temperature>.jsonl), so a rerun costs
 nothing, and a larger --n only asks for the new seeds. Run by hand:
 
     .venv/bin/python bench/diversity.py --n 16
@@ -83,10 +83,11 @@ def main() -> int:
     ap.add_argument("--dir", default="runs/bench-diversity", help="working folder (model cache)")
     ap.add_argument("--model", default="embedded-gemma-270m")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--temperature", type=float, default=0.8, help="sampling temperature for every process")
     args = ap.parse_args()
     work = Path(args.dir)
     work.mkdir(parents=True, exist_ok=True)
-    llm = LLMConfig(model=args.model, seed=args.seed, temperature=0.8).model_dump()
+    llm = LLMConfig(model=args.model, seed=args.seed, temperature=args.temperature).model_dump()
     started = time.perf_counter()
 
     personas = sample_personas(load_bank(), args.n, seed=args.seed, strategy="coverage", pool=400)
@@ -118,7 +119,7 @@ def main() -> int:
     mix = [s for group in zip(*by_process.values()) for s in group] + \
           [s for group in by_process.values() for s in group[min(map(len, by_process.values())):]]
 
-    with open(work / "samples.jsonl", "w", encoding="utf-8") as f:  # for reading what was measured
+    with open(work / f"samples-t{args.temperature}.jsonl", "w", encoding="utf-8") as f:  # for reading what was measured
         for config, samples in (("plain", plain), ("persona", persona), ("mix", mix)):
             for s in samples:
                 f.write(json.dumps({"config": config, "sample": s.to_dict()}, ensure_ascii=False) + "\n")
@@ -145,6 +146,7 @@ def main() -> int:
         "n_seeds": args.n,
         "kept": {"plain": len(plain), "persona": len(persona), **per_process},
         "model": args.model,
+        "temperature": args.temperature,
         "seconds": round(time.perf_counter() - started, 1),
     }
     print(json.dumps(result))

@@ -4,7 +4,8 @@
 Where the task comes from, per input sample:
 - `meta.task` (from `seeds.gsm8k` / `seeds.jsonl`): solved as is; `meta.reference_answer`, when the seed
   had one, stays in meta for the correctness verifier;
-- otherwise the sample's persona: the model first writes a problem that person would need worked out.
+- otherwise the sample's persona: the model first writes a problem that person would need worked out
+  (dropped as not_a_question when it asks nothing, copied_example when it repeats an example).
 
 Templates: `fewshot` (base models such as the embedded Gemma 3 270M) asks twice, once for the reasoning
 (it stops at "### Answer") and once for the answer given that reasoning, so the two are never mixed;
@@ -98,6 +99,8 @@ class Reasoning(Step):
                 done[s.id] = drop(s, self.ctx, "empty_task", raw=result[0].text)
             elif calls.copies_example(text, [ex["task"] for ex in examples(f"{_FOLDER}/examples.yaml")["tasks"]]):
                 done[s.id] = drop(s, self.ctx, "copied_example", task=text)
+            elif "?" not in text:  # a problem to work out asks something; a bare statement cannot be solved
+                done[s.id] = drop(s, self.ctx, "not_a_question", task=text)
             else:
                 tasks[s.id] = text
         for s in batch:

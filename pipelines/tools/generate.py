@@ -4,8 +4,9 @@
     calls:  {use: generate.function_calling, after: [tools]}
 
 For each seed the model writes `n_tools` tools for the persona's domain (or one of `domains`), each as a
-compact spec decoded under a JSON schema (`SPEC_SCHEMA`: a snake_case name, a description, 1-5 typed
-parameters, 1-4 returned fields). Code, not the model, turns a spec into an OpenAI-style tool whose
+compact spec decoded under a JSON schema (`SPEC_SCHEMA`: a snake_case name, a description, 1-4 typed
+parameters, 1-3 returned fields, short descriptions so that a small model finishes within
+`max_tool_tokens`). Code, not the model, turns a spec into an OpenAI-style tool whose
 `parameters` is JSON Schema and a result schema for the LLM-simulated tool; both must pass the JSON Schema
 meta-schema (`pipelines.tools.schema.check_schema`) and the spec must make sense (distinct parameter
 names, required ones that exist, enum values for strings only). The seed leaves with `meta.tools`,
@@ -40,20 +41,20 @@ _FIELD = {
     "properties": {
         "name": {"type": "string", "pattern": _IDENT},
         "type": {"enum": ["string", "integer", "number", "boolean"]},
-        "description": free_string(100),
+        "description": free_string(60),
     },
     "required": ["name", "type", "description"],
     "additionalProperties": False,
 }
 _PARAM = {**_FIELD, "properties": {**_FIELD["properties"], "required": {"type": "boolean"},
-                                   "values": {"type": "array", "items": free_string(30), "minItems": 2, "maxItems": 6}}}
+                                   "values": {"type": "array", "items": free_string(24), "minItems": 2, "maxItems": 5}}}
 SPEC_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "name": {"type": "string", "pattern": _IDENT},
-        "description": free_string(160),
-        "params": {"type": "array", "items": _PARAM, "minItems": 1, "maxItems": 5},
-        "returns": {"type": "array", "items": _FIELD, "minItems": 1, "maxItems": 4},
+        "description": free_string(100),
+        "params": {"type": "array", "items": _PARAM, "minItems": 1, "maxItems": 4},
+        "returns": {"type": "array", "items": _FIELD, "minItems": 1, "maxItems": 3},
     },
     "required": ["name", "description", "params", "returns"],
     "additionalProperties": False,

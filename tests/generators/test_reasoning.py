@@ -14,7 +14,7 @@ from tests.generators.helpers import assert_provenance, make_step, run
 
 GSM8K = REPO_ROOT.parent / "shared" / "data" / "gsm8k" / "train.jsonl"
 PARAMS = dict(n_examples=2, max_task_tokens=40, max_reasoning_tokens=48, max_answer_tokens=8)
-DROP_REASONS = {"empty_reasoning", "empty_answer", "empty_task", "copied_example"}
+DROP_REASONS = {"empty_reasoning", "empty_answer", "empty_task", "copied_example", "not_a_question"}
 
 
 def inputs(tmp):
