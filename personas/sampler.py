@@ -162,6 +162,13 @@ class SamplePersonas(Step):
     Params = SampleParams
 
     @classmethod
+    def input_files(cls, params: dict) -> list[str]:
+        # The bank's content decides which personas are drawn: an edited bank must not reuse old samples.
+        from personas.bank import DEFAULT_BANK
+
+        return [params.get("bank") or str(DEFAULT_BANK)]
+
+    @classmethod
     def fingerprint_files(cls) -> list:
         # The coverage strategy's choices depend on the embedding code as much as on this file.
         from pathlib import Path

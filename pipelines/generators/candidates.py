@@ -9,7 +9,8 @@ tokens). The sample's kind becomes "preference"; its messages are unchanged, so 
 usable for SFT, and exporters read the prompt as the messages without their trailing assistant turn.
 
 Reasoning samples get reasoning candidates (reasoning and answer stored apart, as `generate.reasoning`
-writes them); JSON-extraction samples (meta.schema) get schema-constrained candidates. A candidate request
+writes them); JSON-extraction samples (meta.schema) get schema-constrained candidates, from the grounded
+extraction prompt when the sample carries its passage. A candidate request
 that fails (e.g. StructuredOutputError) drops the sample with that reason and the raw text; a final turn
 that is a tool call is not supported here and is dropped with reason `candidates_for_tool_call`.
 """
@@ -28,7 +29,7 @@ from pydantic import Field, field_validator
 from pipelines.core.registry import register
 from pipelines.core.sample import Candidate, Message, Sample
 from pipelines.core.step import Params, Step
-from pipelines.generators import calls, reasoning
+from pipelines.generators import calls, grounded, reasoning
 from pipelines.generators.calls import Usage, drop, request_drop, run_batch, sampling, tidy
 from pipelines.generators.templates import PROMPTS, derive_seed, examples, files_in, render, template_hash
 from pipelines.llm.client import Request
@@ -95,7 +96,7 @@ class Candidates(Step):
 
     @classmethod
     def fingerprint_files(cls) -> list:
-        return [*files_in(_FOLDER), *files_in("multi_turn"), *files_in("reasoning"), calls.HERE]
+        return [*files_in(_FOLDER), *files_in("multi_turn"), *files_in("reasoning"), *files_in("grounded"), calls.HERE]
 
     def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
         for batch in calls.batches(samples, self.params.batch_size):
@@ -196,6 +197,16 @@ class Candidates(Step):
                            temperature=temperature)
             return Request(smp, prompt=text)
         max_tokens = p.max_tokens if schema is None else max(p.max_tokens, 256)
+        if schema is not None and p.template == "fewshot" and s.meta.get("passage"):
+            # A grounded extraction: the extraction prompt itself (with its worked examples when the schema
+            # is the default one) gives a base model far better candidates than a conversation transcript.
+            shots = [] if schema != grounded.DEFAULT_SCHEMA else [
+                {**ex, "extraction_json": json.dumps(ex["extraction"], ensure_ascii=False)}
+                for ex in self._shots(s, f"extract_{i}", examples("grounded/examples.yaml"))]
+            text = render("grounded/fewshot_extract.jinja", examples=shots, passage=s.meta["passage"],
+                          schema_json=json.dumps(schema, ensure_ascii=False))
+            return Request(sampling(cfg, max_tokens, (), s.id, "candidate", i, temperature=temperature),
+                           prompt=text, json_schema=schema)
         if p.template == "chat":
             system = {"role": "system", "content": render(f"{_FOLDER}/chat_system.jinja", preamble=styles()[style])}
             smp = sampling(cfg, max_tokens, (), s.id, "candidate", i, temperature=temperature)
@@ -221,6 +232,8 @@ class Candidates(Step):
         temperature, style = self._setting(i)
         if self._is_reasoning(s):
             tname = "reasoning/chat_system.jinja" if p.template == "chat" else "reasoning/fewshot.jinja"
+        elif s.meta.get("task") == "extract" and s.meta.get("passage") and p.template == "fewshot":
+            tname = "grounded/fewshot_extract.jinja"
         else:
             tname = f"{_FOLDER}/{'chat_system.jinja' if p.template == 'chat' else 'fewshot.jinja'}"
         return {
@@ -229,7 +242,7 @@ class Candidates(Step):
             "generator": GENERATOR,
             "template": tname,
             "template_hash": template_hash(tname),
-            "style": None if self._is_reasoning(s) else style,
+            "style": None if self._is_reasoning(s) or tname.startswith("grounded/") else style,  # not applied there
             "persona_id": (s.persona or {}).get("id"),
             "model": self.ctx.llm.model_id,
             "backend": cfg.get("backend"),

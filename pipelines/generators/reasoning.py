@@ -83,7 +83,7 @@ class Reasoning(Step):
     # ---- one batch, stage by stage ----------------------------------------------------------------
 
     def _batch(self, batch: list[Sample]) -> list[Sample]:
-        p, cfg = self.params, self.ctx.llm_config
+        p = self.params
         usage = {s.id: Usage() for s in batch}
         done: dict[str, Sample] = {}  # sample id -> dropped sample
         tasks: dict[str, str] = {}

@@ -58,3 +58,22 @@ def test_tool_call_turns_and_missing_prompts(tmp_path):
     assert s.dropped and s.verdicts[-1].reason == "candidates_for_tool_call"
     with pytest.raises(ValueError, match="no user turn"):
         run(make_step("generate.candidates", tmp_path), [Sample(kind="seed", meta={"x": 1})])
+
+
+def test_extraction_candidates_are_schema_valid(tmp_path):
+    import json
+
+    import jsonschema
+
+    from pipelines.generators.grounded import DEFAULT_SCHEMA
+
+    [doc] = run(make_step("seeds.documents", tmp_path, llm=False, limit=1), [])
+    [s] = run(make_step("generate.grounded", tmp_path, task="extract", n_examples=1), [doc])
+    assert not s.dropped, s.verdicts[-1].to_dict()
+    [c] = run(make_step("generate.candidates", tmp_path, n=1, n_examples=1, include_original=False), [s])
+    if c.dropped:  # schema-invalid candidate output is a drop that keeps the raw text
+        assert c.verdicts[-1].reason == "structured_output_invalid" and "raw" in c.verdicts[-1].details
+        return
+    [cand] = c.candidates
+    jsonschema.validate(json.loads(cand.message.content), DEFAULT_SCHEMA)
+    assert cand.provenance["template"] == "grounded/fewshot_extract.jinja" and cand.provenance["style"] is None
