@@ -74,7 +74,8 @@ class FunctionCallingParams(Params):
         "fewshot", description="fewshot: completion prompts for base models; chat: chat API for instruct models")
     n_examples: int = Field(3, ge=1, le=6, description="few-shot examples per prompt")
     n_offered: int = Field(3, ge=2, le=8, description="tools offered in multiple-choice and no-tool samples")
-    max_parallel: int = Field(3, ge=2, le=6, description="most calls in one parallel turn")
+    max_parallel: int = Field(2, ge=2, le=6, description="most calls in one parallel turn (a small model rarely "
+                                                          "writes a request that names three values)")
     call_temperature: float = Field(0.3, ge=0.0, le=2.0,
                                     description="temperature for calls decoded from the conversation")
     checks: list[Check] = Field(
@@ -236,8 +237,9 @@ class FunctionCalling(Step):
             temperature = max(cfg["temperature"], 1.0) if same_tool else cfg["temperature"]
             sampling = self._sampling(w, self.params.max_call_tokens, "calls", 0, temperature=temperature)
             count = (1, 1) if same_tool else (len(names), len(names))
-            items.append((w, self._prompts.plan(w.view(), w.tools_named(names), count, sampling,
-                                                n=len(names) if same_tool else 1)))
+            tools = [next(t for t in w.offered if tool_name(t) == n) for n in dict.fromkeys(names)]
+            items.append((w, self._prompts.plan(w.view(), tools, count, sampling, n=len(names) if same_tool else 1,
+                                                in_order=len(tools) > 1)))
         for w, res in self._ask(items):
             self._take_calls(w, res, 0)
 

@@ -85,8 +85,11 @@ def decoding_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in schema.items() if k not in _ANNOTATIONS}
 
 
-def calls_schema(tools: list[dict[str, Any]], min_calls: int = 1, max_calls: int = 1) -> dict[str, Any]:
-    """The JSON shape of a list of calls to the offered tools (see the module docstring)."""
+def calls_schema(tools: list[dict[str, Any]], min_calls: int = 1, max_calls: int = 1,
+                 in_order: bool = False) -> dict[str, Any]:
+    """The JSON shape of a list of calls to the offered tools (see the module docstring). in_order: exactly
+    one call to each tool, in the order given (`prefixItems`), e.g. a parallel turn of two different tools,
+    which a small model given the choice fills with two calls to the same one."""
     if not tools:
         raise ValueError("calls_schema needs at least one tool")
     if not 1 <= min_calls <= max_calls:
@@ -97,8 +100,12 @@ def calls_schema(tools: list[dict[str, Any]], min_calls: int = 1, max_calls: int
         "required": ["name", "arguments"],
         "additionalProperties": False,
     } for t in tools]
-    calls: dict[str, Any] = {"type": "array", "items": branches[0] if len(branches) == 1 else {"anyOf": branches},
-                             "minItems": min_calls, "maxItems": max_calls}
+    if in_order:
+        calls: dict[str, Any] = {"type": "array", "prefixItems": branches, "minItems": len(branches),
+                                 "maxItems": len(branches)}
+    else:
+        calls = {"type": "array", "items": branches[0] if len(branches) == 1 else {"anyOf": branches},
+                 "minItems": min_calls, "maxItems": max_calls}
     return {"type": "object", "properties": {"calls": calls}, "required": ["calls"], "additionalProperties": False}
 
 

@@ -6,8 +6,10 @@ signature better, so prompts list each tool as one line:
     get_weather(city: string) - Current weather in a city: temperature in Celsius, ...
     convert_units(value: number, from_unit: "mm"|"cm"|"m"|..., to_unit: ...) - Convert a quantity ...
 
-Optional parameters carry a `?`. Calls and results are JSON in exactly the shape the decoding schema
-enforces (`pipelines.tools.decoding.calls_schema`), so what the examples show is what the model may write.
+Optional parameters carry a `?`; long enums show their first few values (a small model picks among
+those, so an enum's order matters: the built-in currencies list USD, EUR, GBP first). Calls and results
+are JSON in exactly the shape the decoding schema enforces (`pipelines.tools.decoding.calls_schema`), so
+what the examples show is what the model may write.
 """
 
 from __future__ import annotations

@@ -65,9 +65,11 @@ class Prompts:
                       tools=[signature(t) for t in c.offered], request=c.request, speaker=speaker,
                       steps=[{"calls": calls_json(k), "results": result_json(r)} for k, r in c.steps])
 
-    def plan(self, c: Conversation, tools: Tools, count: tuple[int, int], sampling: Sampling, n: int = 1) -> Request:
-        """The first calls, before any request exists: values that fit the persona."""
-        schema = calls_schema(tools, *count)
+    def plan(self, c: Conversation, tools: Tools, count: tuple[int, int], sampling: Sampling, n: int = 1,
+             in_order: bool = False) -> Request:
+        """The first calls, before any request exists: values that fit the persona. in_order: exactly one
+        call to each of `tools`, in that order."""
+        schema = calls_schema(tools, *count, in_order=in_order)
         if self.style == "fewshot":
             prompt = render(self.template("plan"), examples=[s.plan_shot() for s in c.shots if s.steps],
                             persona_description=c.persona, tools=[signature(t) for t in tools])

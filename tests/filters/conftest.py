@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from pipelines.core.registry import get_component
 from pipelines.core.step import StepContext
 
@@ -24,7 +22,3 @@ def run_step(component: str, tmp_path: Path, samples, llm: dict | None = None, *
     finally:
         step.ctx.close()
 
-
-@pytest.fixture
-def step_factory(tmp_path):
-    return lambda component, **params: make_step(component, tmp_path, **params)

@@ -51,8 +51,8 @@ def test_ground_truth_calls_fit_their_decoding_schema_unless_over_a_cap():
 
 
 def test_calls_schema_admits_only_offered_tools_with_their_own_arguments():
-    weather, units = [t for t in builtin_tools() if tool_name(t) in ("get_weather", "convert_units")]
-    schema = calls_schema([weather, units], 1, 2)
+    by_name = {tool_name(t): t for t in builtin_tools()}
+    schema = calls_schema([by_name["get_weather"], by_name["convert_units"]], 1, 2)
     ok = {"calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}},
                     {"name": "convert_units", "arguments": {"value": 8, "from_unit": "C", "to_unit": "F"}}]}
     assert schema_errors(schema, ok) == []
@@ -78,3 +78,15 @@ def test_untyped_and_free_form_parameters_become_decodable():
     assert decoding_schema({"type": "string", "format": "date", "description": "d"}) == {
         "type": "string", "format": "date"}
     assert decoding_schema({"type": ["string", "integer"]})["anyOf"][1] == {"type": "integer"}
+
+
+def test_in_order_schema_makes_one_call_to_each_tool_in_turn():
+    by_name = {tool_name(t): t for t in builtin_tools()}
+    schema = calls_schema([by_name["get_weather"], by_name["day_of_week"]], in_order=True)
+    ok = {"calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}},
+                    {"name": "day_of_week", "arguments": {"date": "2025-01-01"}}]}
+    assert schema_errors(schema, ok) == []
+    assert schema_errors(schema, {"calls": [ok["calls"][0], ok["calls"][0]]})  # the same tool twice
+    assert schema_errors(schema, {"calls": ok["calls"][::-1]})                 # the other order
+    assert schema_errors(schema, {"calls": ok["calls"][:1]})                   # one missing
+    LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
