@@ -17,12 +17,12 @@ multiple (several tools offered, one right), multi_step (call -> result -> call 
 6. answer: the assistant replies from the results (or directly, for no_tool).
 
 A sample that fails a check is dropped with a Verdict naming the reason: calls_unparseable,
-result_unparseable, tool_error, empty_request, empty_answer, copied_example (a request or answer that
-repeats a few-shot example), no_plan (the seed's tools cannot make the
-case), or a reason of `pipelines.tools.checks` (invalid_call, wrong_tool, degenerate_call, duplicate_calls,
-repeated_call, ungrounded_argument). Before a sample leaves, every call is validated against its tool
-schema once more. Prompts: `fewshot` (base models such as the embedded Gemma 3 270M) or `chat` (instruct
-models). Request seeds come from the sample's content, never its position.
+result_unparseable, tool_error, empty_request, empty_answer, copied_example (a request or answer repeats a
+few-shot example), no_plan (the seed's tools cannot make the case), ungrounded_answer (the answer states
+no value the tools returned), or a reason of `pipelines.tools.checks` (invalid_call, wrong_tool,
+degenerate_call, duplicate_calls, repeated_call, ungrounded_argument). Before a sample leaves, every call
+is validated against its tool schema once more. Prompts: `fewshot` (base models such as the embedded
+Gemma 3 270M) or `chat` (instruct models). Request seeds come from the sample's content, never its position.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from pipelines.llm.client import Request, Sampling
 from pipelines.llm.errors import RequestError, drop_reason
 from pipelines.tools.catalog import Catalog, catalog_from_tools, load_catalog, validate_sources
 from pipelines.tools.checks import Steps, build_messages, check_grounded, check_turn
+from pipelines.tools.grounding import answer_uses_results
 from pipelines.tools.executors import builtin_executors
 from pipelines.tools.fewshot import CASES, Example, choose_examples, load_examples, mentions_line, needs_line
 from pipelines.tools.prompting import calls_json
@@ -81,7 +82,7 @@ class FunctionCallingParams(Params):
     checks: list[Check] = Field(
         default_factory=lambda: list(CHECKS),
         description="semantic checks that drop a sample (schema validity is always checked): grounded (argument "
-                    "values appear in the request or earlier results), choice (multiple: the model, shown the "
+                    "values appear in the request or earlier results, and the answer states a result), choice (multiple: the model, shown the "
                     "request and all tools, picks the planned one; one more request), distinct (no degenerate, "
                     "duplicate or repeated calls), tool_errors (no tool answered {\"error\": ...})")
     request_candidates: int = Field(3, ge=1, le=8, description="requests sampled per sample; the first that "
@@ -378,6 +379,9 @@ class FunctionCalling(Step):
                 self._drop(w, "empty_answer")
             elif _plain(w.answer) in {_plain(e.answer) for e in self._examples()}:
                 self._drop(w, "copied_example", answer=w.answer)
+            elif w.steps and "grounded" in p.checks and not answer_uses_results(w.answer, [r for _, rs in w.steps
+                                                                                         for r in rs]):
+                self._drop(w, "ungrounded_answer", answer=w.answer)
 
     # ---- the record -------------------------------------------------------------------------------------
 

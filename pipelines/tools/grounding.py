@@ -12,6 +12,9 @@ copy appears in what it could see: the user's request and the results of earlier
 - dates (format "date"): the ISO text, or its year, month and day written anywhere ("15 September 2025");
 - enum values and booleans are exempt: they are choices (units, currency codes, flags), not copies, and
   "euros" -> "EUR" is exactly what the model should do.
+
+`answer_uses_results` is the same idea for the final answer: it must state at least one value the tools
+returned.
 """
 
 from __future__ import annotations
@@ -113,3 +116,23 @@ def ungrounded_values(arguments: dict[str, Any], parameters: dict[str, Any], con
 
     visit(arguments, parameters, "")
     return missing
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _leaves(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in _leaves(v)]
+    return [] if isinstance(value, bool) or value is None else [value]
+
+
+def answer_uses_results(answer: str, results: list[Any]) -> bool:
+    """Does the final answer state at least one value from the tool results (a number, or a text of three
+    characters or more)? An answer that uses none of them did not read them."""
+    text, numbers = _norm(answer), context_numbers(answer)
+    for leaf in _leaves(results):
+        if isinstance(leaf, (int, float)) and _number_in(float(leaf), numbers):
+            return True
+        if isinstance(leaf, str) and len(leaf.strip()) >= 3 and _norm(leaf) in text:
+            return True
+    return False

@@ -3,7 +3,7 @@
 import pytest
 
 from pipelines.tools.executors import builtin_executors
-from pipelines.tools.grounding import ungrounded_values
+from pipelines.tools.grounding import answer_uses_results, ungrounded_values
 
 
 def params(name):
@@ -33,3 +33,11 @@ def test_grounded(tool, arguments, context):
 ])
 def test_ungrounded(tool, arguments, context, missing):
     assert ungrounded_values(arguments, params(tool), context) == missing
+
+
+def test_an_answer_must_state_a_result():
+    results = [{"city": "Cairo", "temperature_c": 31, "condition": "clear"}]
+    assert answer_uses_results("It is 31°C and clear in Cairo.", results)
+    assert answer_uses_results("Clear skies today.", results)
+    assert not answer_uses_results("My washing machine is ready.", results)
+    assert not answer_uses_results("It is 30 degrees.", results)
