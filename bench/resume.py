@@ -1,4 +1,4 @@
-"""Crash safety, measured: SIGKILL a real quickstart run (embedded model) at random points and resume.
+"""Crash safety, measured: SIGKILL a real multi-turn run (embedded model) at random points and resume.
 
 Each trial: start the run, kill its whole process group after a random number of answered model
 requests (uniform over the run), rerun the same command to the end, and compare the final samples with an
@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipelines.llm.cache import cache_report  # noqa: E402
 from tests.support.crash import QUICK, after_calls, final_records, model_calls, run_and_kill, run_to_end  # noqa: E402
 
-RECIPE = "recipes/quickstart.yaml"
+RECIPE = "recipes/multi_turn.yaml"
 
 
 def main() -> None:

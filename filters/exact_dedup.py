@@ -9,16 +9,20 @@ worker scheduling. A drop names the kept sample in `duplicate_of` and in `detail
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import islice
 
 import xxhash
 from pydantic import Field
 
 from filters.base import Filter
-from filters.normalize import normalized_bytes
+from filters.normalize import normalized_batch
 from filters.views import Scope, view
 from pipelines.core.registry import register
 from pipelines.core.sample import Sample
 from pipelines.core.step import Params
+
+
+_CHUNK = 2048
 
 
 class ExactDedupParams(Params):
@@ -36,13 +40,16 @@ class ExactDedup(Filter):
     def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
         seen: dict[bytes, bytes] = {}
         scope = self.params.scope
-        for s in samples:
-            digest = xxhash.xxh3_128_digest(normalized_bytes(view(s, scope)))
-            first = seen.get(digest)
-            if first is None:
-                seen[digest] = bytes.fromhex(s.id)
-                yield s.with_verdict(self.verdict(True))
-            else:
-                kept = first.hex()
-                yield s.with_verdict(self.verdict(False, "exact_duplicate", duplicate_of=kept,
-                                                  details={"cluster": kept}))
+        hash_ = xxhash.xxh3_128_digest
+        # Normalised a chunk at a time (normalized_batch), which is where most of the time went.
+        while chunk := list(islice(samples, _CHUNK)):
+            for s, text in zip(chunk, normalized_batch([view(s, scope) for s in chunk])):
+                digest = hash_(text)
+                first = seen.get(digest)
+                if first is None:
+                    seen[digest] = bytes.fromhex(s.id)
+                    yield s.with_verdict(self.verdict(True))
+                else:
+                    kept = first.hex()
+                    yield s.with_verdict(self.verdict(False, "exact_duplicate", duplicate_of=kept,
+                                                      details={"cluster": kept}))

@@ -31,6 +31,36 @@ def normalized_bytes(text: str) -> bytes:
     return b" ".join(text.encode("utf-8").translate(_WORD_BYTES).split())
 
 
+# The batch form keeps NUL as itself: it separates the texts joined into one buffer.
+_WORD_BYTES_NUL = b"\x00" + _WORD_BYTES[1:]
+
+
+def normalized_batch(texts: list[str]) -> list[bytes]:
+    """`[normalized_bytes(t) for t in texts]`, several times faster on many ASCII texts: they are lowered,
+    encoded and translated as one buffer, and the runs of spaces are collapsed with numpy instead of
+    splitting every text into word objects (which is most of the one-by-one cost). Exact dedup hashes
+    every sample this way."""
+    import numpy as np
+
+    out: list[bytes | None] = [None] * len(texts)
+    fast = []
+    for i, t in enumerate(texts):
+        if t.isascii() and "\x00" not in t:
+            fast.append(t)
+        else:
+            out[i] = normalized_bytes(t)
+    if fast:
+        a = np.frombuffer("\x00".join(fast).lower().encode("ascii").translate(_WORD_BYTES_NUL), np.uint8)
+        prev = np.empty_like(a)
+        prev[0], prev[1:] = 0, a[:-1]
+        a = a[~((a == 32) & ((prev == 32) | (prev == 0)))]  # runs of spaces -> one, none at a text's start
+        nxt = np.empty_like(a)
+        nxt[-1:], nxt[:-1] = 0, a[1:]
+        parts = iter(a[~((a == 32) & (nxt == 0))].tobytes().split(b"\x00"))  # none at a text's end
+        out = [next(parts) if o is None else o for o in out]
+    return out  # type: ignore[return-value]
+
+
 def words(text: str) -> list[str]:
     """The words of the text after NFKC, case folding and dropping punctuation."""
     return normalized_bytes(text).decode("utf-8").split()

@@ -2,7 +2,8 @@
 
 Normalisation (BFCL's "dict", "float", "tuple", "any", Python type names, its "optional" markers) is
 `pipelines.tools.schema.normalise_tool`, shared with the function-calling generator so both mean the same
-by a tool's parameters. On top of it the filter *closes* objects: an object schema that lists its
+by a tool's parameters. On top of it the filter *closes* objects (`pipelines.tools.schema.closed`, which the generator's
+`validate_call` also applies): an object schema that lists its
 properties and says nothing about `additionalProperties` gets `additionalProperties: false`, so an argument
 the tool does not declare is an error ("unknown_argument"). A schema that sets `additionalProperties`
 itself, or an object without `properties` (a free-form mapping), keeps what it says. `allOf` branches are
@@ -18,6 +19,10 @@ from typing import Any
 
 import orjson
 
+# One meaning of "valid" for generator and filter: normalising, closing objects and the cached validator
+# come from pipelines.tools.schema.
+from pipelines.tools.schema import cached_validator, closed, normalise_tool, schema_key
+
 REASON_ORDER = ("unknown_argument", "missing_required", "wrong_type", "enum_violation", "schema_violation")
 _BY_KEYWORD = {
     "additionalProperties": "unknown_argument",
@@ -29,50 +34,24 @@ _BY_KEYWORD = {
 }
 
 
-def close_objects(schema: Any) -> Any:
-    if not isinstance(schema, dict):
-        return schema
-    out = dict(schema)
-    if isinstance(out.get("properties"), dict):
-        out["properties"] = {k: close_objects(v) for k, v in out["properties"].items()}
-        out.setdefault("additionalProperties", False)
-    for key in ("items", "additionalProperties", "contains", "not"):
-        if isinstance(out.get(key), dict):
-            out[key] = close_objects(out[key])
-    for key in ("prefixItems", "anyOf", "oneOf"):
-        if isinstance(out.get(key), list):
-            out[key] = [close_objects(s) for s in out[key]]
-    return out
-
-
 def offered_tools(tools: list[Any], closed: bool) -> dict[str, dict[str, Any]]:
     """name -> parameters schema (normalised, closed when asked). Raises ToolSchemaError on a bad tool.
     Cached by content: generated samples share a few tool lists, and normalising checks the meta-schema."""
-    return _offered(orjson.dumps(tools, option=orjson.OPT_SORT_KEYS), closed)
+    return _offered(schema_key(tools), closed)
 
 
 @lru_cache(maxsize=1024)
-def _offered(key: bytes, closed: bool) -> dict[str, dict[str, Any]]:
-    from pipelines.tools.schema import normalise_tool
-
+def _offered(key: bytes, closed_objects: bool) -> dict[str, dict[str, Any]]:
     out = {}
     for i, tool in enumerate(orjson.loads(key)):
         fn = normalise_tool(tool, f"tools[{i}]")["function"]
-        out[fn["name"]] = close_objects(fn["parameters"]) if closed else fn["parameters"]
+        out[fn["name"]] = closed(fn["parameters"]) if closed_objects else fn["parameters"]
     return out
-
-
-@lru_cache(maxsize=4096)
-def _validator(key: bytes) -> Any:
-    from jsonschema import Draft202012Validator
-
-    # Formats ("date", ...) are checked as the generator checks them (pipelines.tools.schema).
-    return Draft202012Validator(orjson.loads(key), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def argument_errors(schema: dict[str, Any], arguments: dict[str, Any]) -> list[tuple[str, str]]:
     """(reason, message) for every way `arguments` fails `schema`, most important reason first."""
-    validator = _validator(orjson.dumps(schema, option=orjson.OPT_SORT_KEYS))
+    validator = cached_validator(schema_key(schema))
     found = []
     for e in validator.iter_errors(arguments):
         reason = _BY_KEYWORD.get(str(e.validator), "schema_violation")

@@ -163,6 +163,11 @@ class Sample:
     # Task material that is not part of the conversation: a seed question, a reference answer, a source
     # passage. Part of the id only for samples that have no conversation yet (sources).
     meta: dict[str, Any] = field(default_factory=dict)
+    # The id when it is already known, so it is hashed once per sample, not once per step: set by
+    # `shards.from_row` (the id written next to the content it hashes, under the shard's sha256) and carried
+    # by `with_verdict` (verdicts are not part of it). Never cached from a computation: a sample built in
+    # code may still change before it is written. `replace()` starts without it.
+    _known_id: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -171,6 +176,8 @@ class Sample:
     @property
     def id(self) -> str:
         """Content hash: the same conversation (with the same tools) has the same id in every run."""
+        if self._known_id is not None:
+            return self._known_id
         if self.messages:
             content: dict[str, Any] = {
                 "kind": self.kind,
@@ -187,19 +194,18 @@ class Sample:
         return bool(self.verdicts) and not self.verdicts[-1].keep
 
     def with_verdict(self, verdict: Verdict) -> Sample:
-        return replace(self, verdicts=[*self.verdicts, verdict])
+        # Positional construction, not dataclasses.replace: filters call this once per sample, and replace()
+        # introspects the fields on every call (a quarter of exact dedup's time).
+        out = Sample(self.kind, self.messages, self.tools, self.candidates, self.persona, self.provenance,
+                     [*self.verdicts, verdict], self.meta)
+        out._known_id = self._known_id
+        return out
 
     def text(self) -> str:
         """A plain rendering of the conversation for hashing, dedup and display."""
-        parts = []
-        for m in self.messages:
-            body = m.content
-            if m.reasoning:
-                body = f"<think>{m.reasoning}</think>{body}"
-            if m.tool_calls:
-                body += " " + canonical_json([c.to_dict() for c in m.tool_calls])
-            parts.append(f"{m.role}: {body}")
-        return "\n".join(parts)
+        # The plain case inline: dedup renders every sample, and most turns have no reasoning or calls.
+        return "\n".join([f"{m.role}: {m.content}" if not (m.reasoning or m.tool_calls) else _render_full(m)
+                          for m in self.messages])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -247,3 +253,12 @@ def _reject_unknown(what: str, d: dict[str, Any], known: set[str]) -> None:
     unknown = set(d) - known
     if unknown:
         raise ValueError(f"{what} has unknown keys {sorted(unknown)}; known: {sorted(known)}")
+
+
+def _render_full(m: Message) -> str:
+    body = m.content
+    if m.reasoning:
+        body = f"<think>{m.reasoning}</think>{body}"
+    if m.tool_calls:
+        body += " " + canonical_json([c.to_dict() for c in m.tool_calls])
+    return f"{m.role}: {body}"

@@ -94,6 +94,12 @@ def to_row(s: Sample) -> dict[str, Any]:
 
 
 def from_row(r: dict[str, Any]) -> Sample:
+    s = _sample(r)
+    s._known_id = r["id"]  # written by to_row from this content; the shard's sha256 vouches for both
+    return s
+
+
+def _sample(r: dict[str, Any]) -> Sample:
     return Sample(
         kind=r["kind"],
         messages=[

@@ -144,6 +144,17 @@ def persona_text(sample: Sample) -> str | None:
     return (sample.persona or {}).get("description")
 
 
+def persona_label(sample: Sample) -> str | None:
+    """"occupation, region" for a speaker label, or None when the persona lacks either (external sets)."""
+    p = sample.persona or {}
+    who = ", ".join(str(p[k]).strip() for k in ("occupation", "region") if p.get(k))
+    return who or None
+
+
+def persona_goal(sample: Sample) -> str | None:
+    return (sample.persona or {}).get("goals") or None
+
+
 def provenance(seed: Sample, ctx: StepContext, generator: str, template: str, template_hash: str,
                usage: Usage, **extra: Any) -> dict[str, Any]:
     """The provenance every generated sample carries: process, template and hash, persona, model, cost."""

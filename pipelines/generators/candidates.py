@@ -18,8 +18,6 @@ that is a tool call is not supported here and is dropped with reason `candidates
 from __future__ import annotations
 
 import json
-import random
-from collections.abc import Iterator
 from dataclasses import replace
 from functools import cache
 from typing import Any, Literal
@@ -28,10 +26,11 @@ from pydantic import Field, field_validator
 
 from pipelines.core.registry import register
 from pipelines.core.sample import Candidate, Message, Sample
-from pipelines.core.step import Params, Step
-from pipelines.generators import calls, grounded, reasoning
+from pipelines.core.step import Params
+from pipelines.generators import grounded, reasoning
+from pipelines.generators.batch_step import BatchGenerator
 from pipelines.generators.calls import Usage, drop, request_drop, run_batch, sampling, tidy
-from pipelines.generators.templates import PROMPTS, derive_seed, examples, files_in, render, template_hash
+from pipelines.generators.templates import PROMPTS, derive_seed, examples, render, template_hash
 from pipelines.llm.client import Request
 from pipelines.llm.errors import RequestError
 
@@ -89,18 +88,9 @@ def split_prompt(s: Sample) -> tuple[list[Message], Message | None]:
 
 
 @register(GENERATOR)
-class Candidates(Step):
-    kind = "map"
-    uses_llm = True
+class Candidates(BatchGenerator):
     Params = CandidatesParams
-
-    @classmethod
-    def fingerprint_files(cls) -> list:
-        return [*files_in(_FOLDER), *files_in("multi_turn"), *files_in("reasoning"), *files_in("grounded"), calls.HERE]
-
-    def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
-        for batch in calls.batches(samples, self.params.batch_size):
-            yield from self._batch(batch)
+    prompt_folders = (_FOLDER, "multi_turn", "reasoning", "grounded")
 
     def _batch(self, batch: list[Sample]) -> list[Sample]:
         p = self.params
@@ -177,10 +167,6 @@ class Candidates(Step):
     def _setting(self, i: int) -> tuple[float, str]:
         p = self.params
         return p.temperatures[i % len(p.temperatures)], p.styles[i % len(p.styles)]
-
-    def _shots(self, s: Sample, key: str, pool: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        rng = random.Random(derive_seed(self.ctx.llm_config["seed"], s.id, "examples", key))
-        return rng.sample(pool, min(self.params.n_examples, len(pool)))
 
     def _request(self, s: Sample, i: int, prompt: list[Message]) -> Request:
         p, cfg = self.params, self.ctx.llm_config

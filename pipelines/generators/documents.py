@@ -9,7 +9,6 @@ nothing useful can be asked about them.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from pydantic import Field
 from pipelines.core.registry import register
 from pipelines.core.sample import Sample
 from pipelines.core.step import Params, Step
-from pipelines.generators.seeds import resolve_path
+from pipelines.generators.seeds import jsonl_rows, resolve_path
 
 SUFFIXES = (".md", ".markdown", ".txt", ".jsonl")
 _HEADING = re.compile(r"^#{1,6}\s+(.*\S)\s*$")
@@ -108,19 +107,12 @@ def _documents(path: Path, params: DocumentsParams) -> Iterator[tuple[str, str, 
     if path.suffix.lower() != ".jsonl":
         yield path.name, path.stem.replace("_", " ").replace("-", " "), path.read_text(encoding="utf-8")
         return
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            text = row.get(params.text_field) if isinstance(row, dict) else None
-            if not isinstance(text, str) or not text.strip():
-                raise ValueError(f"{path}:{lineno}: field {params.text_field!r} is missing or empty")
-            title = row.get(params.title_field) or f"{path.stem} {lineno}"
-            yield f"{path.name}:{lineno}", str(title), text
+    for lineno, row in jsonl_rows(path):
+        text = row.get(params.text_field) if isinstance(row, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"{path}:{lineno}: field {params.text_field!r} is missing or empty")
+        title = row.get(params.title_field) or f"{path.stem} {lineno}"
+        yield f"{path.name}:{lineno}", str(title), text
 
 
 @register("seeds.documents")

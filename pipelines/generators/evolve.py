@@ -16,22 +16,20 @@ evolution_too_short, copied_example). With
 
 from __future__ import annotations
 
-import random
 import re
-from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator
 
 from pipelines.core.registry import register
 from pipelines.core.sample import Message, Sample
-from pipelines.core.step import Params, Step
+from pipelines.core.step import Params
 from pipelines.generators import calls
-from pipelines.generators.calls import Usage, drop, request_drop, run_batch, sampling, tidy
-from pipelines.generators.templates import derive_seed, examples, files_in, render, template_hash
+from pipelines.generators.batch_step import BatchGenerator
+from pipelines.generators.calls import Usage, drop, run_batch, sampling
+from pipelines.generators.templates import derive_seed, examples, render, template_hash
 from pipelines.llm.client import Request
-from pipelines.llm.errors import RequestError
 
 _FOLDER = "evolve"
 GENERATOR = "generate.evolve"
@@ -75,18 +73,9 @@ def seed_instruction(s: Sample) -> str | None:
 
 
 @register(GENERATOR)
-class Evolve(Step):
-    kind = "map"
-    uses_llm = True
+class Evolve(BatchGenerator):
     Params = EvolveParams
-
-    @classmethod
-    def fingerprint_files(cls) -> list:
-        return [*files_in(_FOLDER), *files_in("multi_turn"), calls.HERE]
-
-    def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
-        for batch in calls.batches(samples, self.params.batch_size):
-            yield from self._batch(batch)
+    prompt_folders = (_FOLDER, "multi_turn")
 
     def _batch(self, batch: list[Sample]) -> list[Sample]:
         p = self.params
@@ -140,17 +129,6 @@ class Evolve(Step):
         return [done.get(s.id) or self._sample(s, seeds[s.id], history[s.id], answers.get(s.id), usage[s.id])
                 for s in batch]
 
-    def _text(self, s: Sample, result: Any, stage: str, done: dict[str, Sample]) -> str | None:
-        """The tidied text of a result, or None after recording the sample's drop."""
-        if isinstance(result, RequestError):
-            done[s.id] = request_drop(s, self.ctx, result, stage)
-            return None
-        text = tidy(*calls.first_text(result))
-        if not text:
-            done[s.id] = drop(s, self.ctx, f"empty_{stage.split('_')[0]}", raw=result[0].text)
-            return None
-        return text
-
     @staticmethod
     def _shown(op: str) -> list[str]:
         return [t for ex in examples(f"{_FOLDER}/examples.yaml")["operations"][op]["examples"]
@@ -159,10 +137,6 @@ class Evolve(Step):
     def _operation(self, s: Sample, round_index: int) -> str:
         ops = self.params.operations
         return ops[derive_seed(self.ctx.llm_config["seed"], s.id, "operation", round_index) % len(ops)]
-
-    def _shots(self, s: Sample, key: str, pool: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        rng = random.Random(derive_seed(self.ctx.llm_config["seed"], s.id, "examples", key))
-        return rng.sample(pool, min(self.params.n_examples, len(pool)))
 
     # ---- requests ---------------------------------------------------------------------------------
 

@@ -16,8 +16,6 @@ Two tasks, chosen per passage (seeded by its content; `extract_share` sets the m
 from __future__ import annotations
 
 import json
-import random
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -25,10 +23,11 @@ from pydantic import Field, field_validator
 
 from pipelines.core.registry import register
 from pipelines.core.sample import Message, Sample
-from pipelines.core.step import Params, Step
+from pipelines.core.step import Params
 from pipelines.generators import calls
-from pipelines.generators.calls import Usage, drop, request_drop, run_batch, sampling, tidy
-from pipelines.generators.templates import derive_seed, examples, files_in, render, template_hash
+from pipelines.generators.batch_step import BatchGenerator
+from pipelines.generators.calls import Usage, drop, request_drop, run_batch, sampling
+from pipelines.generators.templates import derive_seed, examples, render, template_hash
 from pipelines.llm.client import Request
 from pipelines.llm.errors import RequestError
 
@@ -46,6 +45,10 @@ DEFAULT_SCHEMA: dict[str, Any] = {
     "required": ["topic", "entities", "facts"],
     "additionalProperties": False,
 }
+
+
+def _examples() -> list[dict[str, Any]]:
+    return examples(f"{_FOLDER}/examples.yaml")
 
 
 class GroundedParams(Params):
@@ -78,25 +81,13 @@ class GroundedParams(Params):
 
 
 @register(GENERATOR)
-class Grounded(Step):
-    kind = "map"
-    uses_llm = True
+class Grounded(BatchGenerator):
     Params = GroundedParams
-
-    @classmethod
-    def fingerprint_files(cls) -> list:
-        return [*files_in(_FOLDER), calls.HERE]
+    prompt_folders = (_FOLDER,)
 
     @property
     def schema(self) -> dict[str, Any]:
         return self.params.extract_schema or DEFAULT_SCHEMA
-
-    def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
-        for batch in calls.batches(samples, self.params.batch_size):
-            for s in batch:
-                if not s.meta.get("passage"):
-                    raise ValueError(f"sample {s.id} has no meta.passage: put seeds.documents before {GENERATOR}")
-            yield from self._batch(batch)
 
     def task_of(self, s: Sample) -> str:
         p = self.params
@@ -106,6 +97,9 @@ class Grounded(Step):
         return "extract" if draw < p.extract_share else "qa"
 
     def _batch(self, batch: list[Sample]) -> list[Sample]:
+        for s in batch:
+            if not s.meta.get("passage"):
+                raise ValueError(f"sample {s.id} has no meta.passage: put seeds.documents before {GENERATOR}")
         usage = {s.id: Usage() for s in batch}
         done: dict[str, Sample] = {}
         tasks = {s.id: self.task_of(s) for s in batch}
@@ -138,7 +132,7 @@ class Grounded(Step):
             text = self._text(s, result, "answer", done)
             if text is None:
                 continue
-            if calls.copies_example(text, [ex["answer"] for ex in examples(f"{_FOLDER}/examples.yaml")]):
+            if calls.copies_example(text, [ex["answer"] for ex in _examples()]):
                 done[s.id] = drop(s, self.ctx, "copied_example", answer=text)
             else:
                 out[s.id] = self._qa_sample(s, questions[s.id], text, usage[s.id])
@@ -149,26 +143,11 @@ class Grounded(Step):
         """Why a generated question is unusable, or None: grounded QA needs a real question about this passage."""
         if not question.rstrip().endswith("?"):
             return "not_a_question"
-        if calls.copies_example(question, [ex["question"] for ex in examples(f"{_FOLDER}/examples.yaml")]):
+        if calls.copies_example(question, [ex["question"] for ex in _examples()]):
             return "copied_example"
         if not calls.content_words(question) & calls.content_words(s.meta["passage"]):
             return "question_off_passage"
         return None
-
-    def _text(self, s: Sample, result: Any, stage: str, done: dict[str, Sample]) -> str | None:
-        if isinstance(result, RequestError):
-            done[s.id] = request_drop(s, self.ctx, result, stage)
-            return None
-        text = tidy(*calls.first_text(result))
-        if not text:
-            done[s.id] = drop(s, self.ctx, f"empty_{stage}", raw=result[0].text)
-            return None
-        return text
-
-    def _shots(self, s: Sample, key: str) -> list[dict[str, Any]]:
-        pool = examples(f"{_FOLDER}/examples.yaml")
-        rng = random.Random(derive_seed(self.ctx.llm_config["seed"], s.id, "examples", key))
-        return rng.sample(pool, min(self.params.n_examples, len(pool)))
 
     # ---- requests ---------------------------------------------------------------------------------
 
@@ -179,7 +158,8 @@ class Grounded(Step):
         if p.template == "chat":
             msg = {"role": "user", "content": render(f"{_FOLDER}/chat_question.jinja", **values)}
             return Request(sampling(cfg, p.max_question_tokens, (), s.id, "question"), messages=(msg,))
-        prompt = render(f"{_FOLDER}/fewshot_question.jinja", examples=self._shots(s, "question"), **values)
+        prompt = render(f"{_FOLDER}/fewshot_question.jinja", examples=self._shots(s, "question", _examples()),
+                        **values)
         return Request(sampling(cfg, p.max_question_tokens, _STOP, s.id, "question"), prompt=prompt)
 
     def _answer_request(self, s: Sample, question: str) -> Request:
@@ -189,7 +169,7 @@ class Grounded(Step):
                        temperature=min(cfg["temperature"], 0.5))
         if p.template == "chat":
             return Request(smp, messages=tuple(m.to_dict() for m in self._qa_prompt(s, question)))
-        prompt = render(f"{_FOLDER}/fewshot_answer.jinja", examples=self._shots(s, "answer"),
+        prompt = render(f"{_FOLDER}/fewshot_answer.jinja", examples=self._shots(s, "answer", _examples()),
                         passage=s.meta["passage"], question=question)
         return Request(smp, prompt=prompt)
 
@@ -201,7 +181,8 @@ class Grounded(Step):
             msg = {"role": "user", "content": self._extract_user(s)}
             return Request(smp, messages=(msg,), json_schema=self.schema)
         shots = [] if self.params.extract_schema is not None else [  # the examples fit the default schema only
-            {**ex, "extraction_json": json.dumps(ex["extraction"], ensure_ascii=False)} for ex in self._shots(s, "extract")]
+            {**ex, "extraction_json": json.dumps(ex["extraction"], ensure_ascii=False)}
+            for ex in self._shots(s, "extract", _examples())]
         prompt = render(f"{_FOLDER}/fewshot_extract.jinja", examples=shots, schema_json=schema_json,
                         passage=s.meta["passage"])
         return Request(smp, prompt=prompt, json_schema=self.schema)

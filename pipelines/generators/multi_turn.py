@@ -9,6 +9,8 @@ Each turn's seed comes from the sample, the turn and the role, so a rerun asks e
 batch of samples, so a server backend answers the batch's requests concurrently. In chat mode each
 follow-up turn gets a move (follow up, ask for a clarification, shift topic, push back), seeded by the
 sample; the few-shot examples demonstrate the same moves to base models.
+A turn that is empty, repeats an earlier turn, echoes the other side or copies a few-shot example
+(`pipelines.generators.turn_checks`) is asked again with a new seed (`retries`), then dropped with that reason.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
@@ -25,14 +28,16 @@ from pipelines.core.sample import Message, Sample, Verdict
 from pipelines.core.step import Params, Step
 from pipelines.generators import calls
 from pipelines.generators.calls import Usage, tidy
+from pipelines.generators import turn_checks
 from pipelines.generators.templates import derive_seed, examples, files_in, render, template_hash
+from pipelines.generators.turn_checks import turn_problem
 from pipelines.llm.client import Request
 from pipelines.llm.errors import RequestError
 
 _FOLDER = "multi_turn"
 # A base model keeps writing the transcript; these strings mark where its turn ends.
-_STOP = {"user": ("\nAssistant:", "\n###", "\nPerson:", "\nUser:", "\n\n"),
-         "assistant": ("\nUser:", "\n###", "\nPerson:", "\nAssistant:", "\n\n")}
+_STOP = {"user": ("\nAssistant:", "\n###", "\nPerson:", "\nUser:", "\nUser (", "\n\n"),
+         "assistant": ("\nUser:", "\nUser (", "\n###", "\nPerson:", "\nAssistant:", "\n\n")}
 # What the simulated user does after the opening turn (chat template; the few-shot examples show the same
 # moves to base models by example).
 MOVES = ("follow_up", "clarify", "topic_shift", "push_back")
@@ -46,6 +51,11 @@ class MultiTurnParams(Params):
     max_user_tokens: int = Field(64, ge=8)
     max_assistant_tokens: int = Field(160, ge=8)
     batch_size: int = Field(8, ge=1, description="conversations whose turns go to the model together")
+    retries: int = Field(1, ge=0, le=4, description="new attempts (new seed) for a turn that is empty, repeats "
+                                                    "an earlier turn, echoes the other side or copies an example")
+    max_turn_overlap: float = Field(
+        0.8, gt=0.0, le=1.0, description="a turn whose word trigrams are this much (share) contained in an "
+                                         "earlier turn or a few-shot example counts as a copy")
 
 
 @register("generate.multi_turn")
@@ -56,7 +66,7 @@ class MultiTurn(Step):
 
     @classmethod
     def fingerprint_files(cls) -> list:
-        return [*files_in(_FOLDER), calls.HERE]
+        return [*files_in(_FOLDER), calls.HERE, Path(turn_checks.__file__)]
 
     def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
         for batch in calls.batches(samples, self.params.batch_size):
@@ -73,21 +83,30 @@ class MultiTurn(Step):
         done: dict[str, Sample] = {}
         for t in range(p.turns):
             for role in ("user", "assistant"):
-                live = [s for s in batch if s.id not in done]
-                requests = [self._request(role, t, s, shots[s.id], turns[s.id]) for s in live]
-                for s, result in zip(live, calls.run_batch(self.ctx, requests)):
-                    usage[s.id].add(result)
-                    if isinstance(result, RequestError):
-                        done[s.id] = calls.request_drop(s, self.ctx, result, f"{role}_{t}")
-                        continue
-                    text = tidy(*calls.first_text(result))
-                    if not text:
-                        done[s.id] = s.with_verdict(Verdict(self.ctx.step_name, False, f"empty_{role}_turn",
-                                                            details={"turn": t, "partial": turns[s.id]}))
-                    elif role == "user":
-                        turns[s.id].append({"user": text, "assistant": None, "move": self._move(s, t)})
-                    else:
-                        turns[s.id][-1]["assistant"] = text
+                pending = [s for s in batch if s.id not in done]
+                for attempt in range(p.retries + 1):
+                    requests = [self._request(role, t, s, shots[s.id], turns[s.id], attempt) for s in pending]
+                    retry = []
+                    for s, result in zip(pending, calls.run_batch(self.ctx, requests)):
+                        usage[s.id].add(result)
+                        if isinstance(result, RequestError):
+                            done[s.id] = calls.request_drop(s, self.ctx, result, f"{role}_{t}")
+                            continue
+                        text = tidy(*calls.first_text(result))
+                        problem = (turn_problem(role, text, turns[s.id], _example_texts(shots[s.id]), p.max_turn_overlap)
+                                   if text else f"empty_{role}_turn")
+                        if problem is None:
+                            if role == "user":
+                                turns[s.id].append({"user": text, "assistant": None, "move": self._move(s, t)})
+                            else:
+                                turns[s.id][-1]["assistant"] = text
+                        elif attempt < p.retries:
+                            retry.append(s)
+                        else:
+                            done[s.id] = s.with_verdict(Verdict(self.ctx.step_name, False, problem, details={
+                                "turn": t, "role": role, "text": text, "attempts": attempt + 1,
+                                "partial": turns[s.id]}))
+                    pending = retry
         return [done.get(s.id) or self._sample(s, turns[s.id], shots[s.id], usage[s.id]) for s in batch]
 
     def _sample(self, seed: Sample, turns: list[dict[str, Any]], shots: list, usage: Usage) -> Sample:
@@ -106,13 +125,16 @@ class MultiTurn(Step):
             return "open"
         return MOVES[derive_seed(self.ctx.llm_config["seed"], s.id, t, "move") % len(MOVES)]
 
-    def _request(self, role: str, t: int, s: Sample, shots: list, turns: list) -> Request:
+    def _request(self, role: str, t: int, s: Sample, shots: list, turns: list, attempt: int = 0) -> Request:
         p, cfg = self.params, self.ctx.llm_config
         description = calls.persona_text(s) or calls.DEFAULT_PERSONA
+        # A retry differs only by its seed; the first attempt keeps the seed it always had (cache hits).
+        seed_parts = (s.id, t, role) if attempt == 0 else (s.id, t, role, "retry", attempt)
         smp = calls.sampling(cfg, p.max_user_tokens if role == "user" else p.max_assistant_tokens,
-                             _STOP[role] if p.template == "fewshot" else (), s.id, t, role)
+                             _STOP[role] if p.template == "fewshot" else (), *seed_parts)
         if p.template == "fewshot":
             prompt = render(f"{_FOLDER}/fewshot.jinja", examples=shots, persona_description=description,
+                            who=calls.persona_label(s), wants=calls.persona_goal(s),
                             turns=turns, speaker="User" if role == "user" else "Assistant")
             return Request(smp, prompt=prompt)
         return Request(smp, messages=tuple(self._chat_messages(role, self._move(s, t), description, turns)))
@@ -131,3 +153,7 @@ class MultiTurn(Step):
         swapped = [{"role": "assistant" if m["role"] == "user" else "user", "content": m["content"]} for m in history]
         return [{"role": "system", "content": system}, *swapped] + (
             [] if swapped and swapped[-1]["role"] == "user" else [{"role": "user", "content": "(your turn)"}])
+
+
+def _example_texts(shots: list[dict[str, Any]]) -> list[str]:
+    return [text for ex in shots for turn in ex["turns"] for text in (turn["user"], turn["assistant"])]

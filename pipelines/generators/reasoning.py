@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -26,10 +25,11 @@ from pydantic import Field
 
 from pipelines.core.registry import register
 from pipelines.core.sample import Message, Sample
-from pipelines.core.step import Params, Step
+from pipelines.core.step import Params
 from pipelines.generators import calls
+from pipelines.generators.batch_step import BatchGenerator
 from pipelines.generators.calls import Usage, drop, request_drop, run_batch, sampling, tidy
-from pipelines.generators.templates import derive_seed, examples, files_in, render, template_hash
+from pipelines.generators.templates import derive_seed, examples, render, template_hash
 from pipelines.llm.client import Request
 from pipelines.llm.errors import RequestError
 
@@ -67,18 +67,9 @@ def split_think(text: str) -> tuple[str, str] | None:
 
 
 @register(GENERATOR)
-class Reasoning(Step):
-    kind = "map"
-    uses_llm = True
+class Reasoning(BatchGenerator):
     Params = ReasoningParams
-
-    @classmethod
-    def fingerprint_files(cls) -> list:
-        return [*files_in(_FOLDER), calls.HERE]
-
-    def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
-        for batch in calls.batches(samples, self.params.batch_size):
-            yield from self._batch(batch)
+    prompt_folders = (_FOLDER,)
 
     # ---- one batch, stage by stage ----------------------------------------------------------------
 
@@ -91,13 +82,10 @@ class Reasoning(Step):
         need = [s for s in batch if not s.meta.get("task")]
         for s, result in zip(need, run_batch(self.ctx, [self._task_request(s) for s in need])):
             usage[s.id].add(result)
-            if isinstance(result, RequestError):
-                done[s.id] = request_drop(s, self.ctx, result, "task")
+            text = self._text(s, result, "task", done)
+            if text is None:
                 continue
-            text = tidy(*calls.first_text(result))
-            if not text:
-                done[s.id] = drop(s, self.ctx, "empty_task", raw=result[0].text)
-            elif calls.copies_example(text, [ex["task"] for ex in examples(f"{_FOLDER}/examples.yaml")["tasks"]]):
+            if calls.copies_example(text, [ex["task"] for ex in examples(f"{_FOLDER}/examples.yaml")["tasks"]]):
                 done[s.id] = drop(s, self.ctx, "copied_example", task=text)
             elif "?" not in text:  # a problem to work out asks something; a bare statement cannot be solved
                 done[s.id] = drop(s, self.ctx, "not_a_question", task=text)

@@ -55,10 +55,8 @@ class JsonlSeedParams(Params):
     shuffle_seed: int | None = Field(None, description="take a seeded random subset instead of the first rows")
 
 
-def read_seed_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    if not path.is_file():
-        raise FileNotFoundError(f"seed file {path} does not exist")
-    rows = []
+def jsonl_rows(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed value) per non-blank line, read as consumed; bad JSON names its line."""
     with path.open(encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
@@ -67,9 +65,17 @@ def read_seed_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-            rows.append((lineno, row))
+            yield lineno, row
+
+
+def read_seed_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    if not path.is_file():
+        raise FileNotFoundError(f"seed file {path} does not exist")
+    rows = []
+    for lineno, row in jsonl_rows(path):
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+        rows.append((lineno, row))
     return rows
 
 

@@ -16,8 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.llm.client import Completion, LLMConfig, OnResult, Request, Result, Sampling, request_of, unwrap
+from pipelines.llm.client import Completion, LLMConfig, OnResult, Request, Result
 from pipelines.llm.errors import RequestError, StructuredOutputError
+from pipelines.llm.single import SingleRequests
 from pipelines.llm.structured import gave_up, parse_structured, request_seed, retry_seed
 
 
@@ -27,7 +28,7 @@ class Item:
     seed: int
 
 
-class BatchBackend:
+class BatchBackend(SingleRequests):
     model_id: str
     # Requests per chunk handed to _run (None: the whole batch; vLLM schedules it better than we could).
     chunk: int | None = None
@@ -43,16 +44,6 @@ class BatchBackend:
         raise NotImplementedError
 
     # ---- LLMClient --------------------------------------------------------------------------------
-
-    def complete(self, prompt: str, *, sampling: Sampling, n: int = 1,
-                 json_schema: dict[str, Any] | None = None) -> list[Completion]:
-        return unwrap(self.generate([request_of(prompt, sampling=sampling, n=n, json_schema=json_schema)])[0])
-
-    def chat(self, messages: list[dict[str, Any]], *, sampling: Sampling, n: int = 1,
-             json_schema: dict[str, Any] | None = None,
-             tools: list[dict[str, Any]] | None = None) -> list[Completion]:
-        req = request_of(messages=messages, sampling=sampling, n=n, json_schema=json_schema, tools=tools)
-        return unwrap(self.generate([req])[0])
 
     def generate(self, requests: Sequence[Request], on_result: OnResult | None = None) -> list[Result]:
         results: list[Result] = []

@@ -20,13 +20,12 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
 
 from pipelines.llm.accounting import cost_of, has_prices, snake
 from pipelines.llm.budget import BudgetGuard
-from pipelines.llm.client import (Completion, LLMClient, LLMConfig, OnResult, Request, Result, Sampling,
-                                  request_of, unwrap)
+from pipelines.llm.client import Completion, LLMClient, LLMConfig, OnResult, Request, Result
 from pipelines.llm.errors import LLMUnavailable, RequestError
+from pipelines.llm.single import SingleRequests
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -129,7 +128,7 @@ def _generate_one_by_one(backend: LLMClient, requests: Sequence[Request], on_res
         on_result(j, res)
 
 
-class CachedClient:
+class CachedClient(SingleRequests):
     """Wraps a backend: hits are served from SQLite (cached=True), misses go to the backend and are stored.
 
     Each answer is stored the moment it arrives (also inside a batch), so a worker killed mid-batch loses
@@ -165,16 +164,6 @@ class CachedClient:
             self._conn = _connect(self.cache_path)
             self._conn_pid = os.getpid()
         return self._conn
-
-    def complete(self, prompt: str, *, sampling: Sampling, n: int = 1,
-                 json_schema: dict[str, Any] | None = None) -> list[Completion]:
-        return unwrap(self.generate([request_of(prompt, sampling=sampling, n=n, json_schema=json_schema)])[0])
-
-    def chat(self, messages: list[dict[str, Any]], *, sampling: Sampling, n: int = 1,
-             json_schema: dict[str, Any] | None = None,
-             tools: list[dict[str, Any]] | None = None) -> list[Completion]:
-        request = request_of(messages=messages, sampling=sampling, n=n, json_schema=json_schema, tools=tools)
-        return unwrap(self.generate([request])[0])
 
     def generate(self, requests: Sequence[Request], on_result: OnResult | None = None) -> list[Result]:
         """Results in request order: cache hits at once, misses from the backend (stored as they arrive).

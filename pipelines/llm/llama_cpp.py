@@ -20,7 +20,7 @@ from typing import Any
 
 from pipelines.llm.client import Completion, LLMConfig, OnResult, Request, Result, Sampling
 from pipelines.llm.embedded import resolve_model
-from pipelines.llm.errors import RequestError, StructuredOutputError
+from pipelines.llm.errors import RequestError, RequestRejected, StructuredOutputError
 # request_seed: re-exported; llama.cpp treats seed 0xFFFFFFFF as "random", which request_seed never returns.
 from pipelines.llm.structured import gave_up, parse_structured, request_seed, retry_seed  # noqa: F401
 # Pinned here rather than inherited from the library's defaults, so an upgrade cannot silently change outputs.
@@ -154,7 +154,14 @@ class LlamaCppClient:
             # Forget the previous request's KV cache: see the module docstring.
             self._model().reset()
             t0 = time.perf_counter()
-            text, resp = one(s)
+            try:
+                text, resp = one(s)
+            except ValueError as exc:
+                # llama.cpp refuses a prompt longer than the context with a ValueError: that is this one
+                # request's failure (a drop with a reason), as an HTTP server's 400 is, not the model's.
+                if "context window" not in str(exc):
+                    raise
+                raise RequestRejected("", f"{exc} (n_ctx={self.config.n_ctx})") from exc
             latency = time.perf_counter() - t0
             usage, finish = resp["usage"], resp["choices"][0]["finish_reason"] or "stop"
             self._stats["tokens_in"] += usage["prompt_tokens"]

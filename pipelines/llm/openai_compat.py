@@ -28,9 +28,10 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from pipelines.llm.client import Completion, LLMConfig, OnResult, Request, Result, Sampling, request_of, unwrap
+from pipelines.llm.client import Completion, LLMConfig, OnResult, Request, Result
 from pipelines.llm.errors import (AuthError, LLMUnavailable, RequestError, RequestRejected, RetriesExhausted,
                                   ServerUnreachable, StructuredOutputError, ToolCallError)
+from pipelines.llm.single import SingleRequests
 from pipelines.llm.structured import gave_up, parse_structured, request_seed, retry_seed
 
 _RETRY_STATUS = {408, 409, 425, 429}
@@ -77,7 +78,7 @@ def _server_message(resp: Any) -> str:
     return " ".join(str(msg).split())[:300]
 
 
-class OpenAICompatClient:
+class OpenAICompatClient(SingleRequests):
     def __init__(self, config: LLMConfig) -> None:
         self.config = config
         self.base_url = (config.base_url or "").rstrip("/")
@@ -124,16 +125,6 @@ class OpenAICompatClient:
         return loop
 
     # ---- LLMClient --------------------------------------------------------------------------------
-
-    def complete(self, prompt: str, *, sampling: Sampling, n: int = 1,
-                 json_schema: dict[str, Any] | None = None) -> list[Completion]:
-        return unwrap(self.generate([request_of(prompt, sampling=sampling, n=n, json_schema=json_schema)])[0])
-
-    def chat(self, messages: list[dict[str, Any]], *, sampling: Sampling, n: int = 1,
-             json_schema: dict[str, Any] | None = None,
-             tools: list[dict[str, Any]] | None = None) -> list[Completion]:
-        req = request_of(messages=messages, sampling=sampling, n=n, json_schema=json_schema, tools=tools)
-        return unwrap(self.generate([req])[0])
 
     def generate(self, requests: Sequence[Request], on_result: OnResult | None = None) -> list[Result]:
         loop = self._ensure_loop()

@@ -112,7 +112,7 @@ def _fix_default(out: dict[str, Any]) -> None:
 
 
 def _is_valid(schema: dict[str, Any], value: Any) -> bool:
-    return _validator(_key(schema)).is_valid(value)
+    return cached_validator(schema_key(schema)).is_valid(value)
 
 
 def normalise_tool(tool: Any, where: str = "tool") -> dict[str, Any]:
@@ -148,7 +148,7 @@ def normalise_tool(tool: Any, where: str = "tool") -> dict[str, Any]:
 
 def check_schema(schema: dict[str, Any], where: str = "schema") -> None:
     """Raise ToolSchemaError unless `schema` is valid draft 2020-12 JSON Schema (meta-schema check)."""
-    problem = _meta_schema_problem(_key(schema))
+    problem = _meta_schema_problem(schema_key(schema))
     if problem:
         raise ToolSchemaError(f"{where}{problem}")
 
@@ -173,19 +173,19 @@ def tool_parameters(tool: dict[str, Any]) -> dict[str, Any]:
     return tool["function"]["parameters"]
 
 
-def _key(schema: dict[str, Any]) -> bytes:
+def schema_key(schema: dict[str, Any]) -> bytes:
     return orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
 
 
 @lru_cache(maxsize=4096)
-def _validator(key: bytes) -> Draft202012Validator:
+def cached_validator(key: bytes) -> Draft202012Validator:
     # Formats ("date", "date-time", ...) are checked too: a call with "date": "next Tuesday" is invalid.
     return Draft202012Validator(orjson.loads(key), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def schema_errors(schema: dict[str, Any], value: Any) -> list[str]:
     """Every way `value` fails `schema`, as 'path: message' strings (empty when valid)."""
-    errors = sorted(_validator(_key(schema)).iter_errors(value), key=lambda e: list(e.absolute_path))
+    errors = sorted(cached_validator(schema_key(schema)).iter_errors(value), key=lambda e: list(e.absolute_path))
     return [f"{'.'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}" for e in errors]
 
 

@@ -1,4 +1,4 @@
-"""Crash safety on the real embedded model: SIGKILL a quickstart run at several points, resume it, and get
+"""Crash safety on the real embedded model: SIGKILL a multi-turn run at several points, resume it, and get
 exactly the samples of an uninterrupted run, with no prompt answered by the model twice."""
 
 import pytest
@@ -6,7 +6,7 @@ import pytest
 from pipelines.llm.cache import cache_report
 from tests.support.crash import QUICK, after_calls, final_records, model_calls, run_and_kill, run_to_end
 
-RECIPE = "recipes/quickstart.yaml"
+RECIPE = "recipes/multi_turn.yaml"
 
 
 @pytest.mark.slow
@@ -14,7 +14,7 @@ def test_sigkill_at_several_points_then_resume_matches_uninterrupted_run(tmp_pat
     reference = tmp_path / "reference"
     run_to_end(RECIPE, reference, QUICK)
     total = model_calls(reference)
-    assert total == 12  # 6 personas x 1 turn x (user + assistant)
+    assert 12 <= total <= 24  # 6 personas x 1 turn x (user + assistant), plus any turn asked again
 
     crashed = tmp_path / "crashed"
     kills = 0

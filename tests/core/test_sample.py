@@ -62,6 +62,18 @@ def test_parquet_round_trip_is_lossless(tmp_path):
     assert [b.to_dict() for b in back] == [s.to_dict() for s in samples]
 
 
+def test_an_id_read_from_a_shard_is_the_content_hash_and_does_not_outlive_a_change(tmp_path):
+    from dataclasses import replace
+
+    write_shard(tmp_path / "x.parquet", [rich_sample()])
+    [back] = read_shard(tmp_path / "x.parquet")
+    assert back.id == rich_sample().id == replace(back).id  # replace() recomputes from the content
+    kept = back.with_verdict(Verdict("f", True))
+    assert kept.id == back.id  # verdicts are not part of the id
+    changed = replace(back, messages=[Message("user", "something else")])
+    assert changed.id != back.id
+
+
 def test_bad_records_raise_clear_errors():
     with pytest.raises(ValueError, match="role"):
         Message("robot", "x")

@@ -140,3 +140,14 @@ def test_embedded_model_assembles_atomically_and_repairs(tmp_path, monkeypatch):
     from pipelines.llm.embedded import embedded_gemma_path
 
     assert embedded_gemma_path() == target and file_sha256(target) == g.EXPECTED_SHA256
+
+
+def test_prompt_longer_than_the_context_is_a_rejected_request_not_a_crash(client):
+    from pipelines.llm.client import Request
+    from pipelines.llm.errors import RequestRejected
+
+    too_long = "word " * (client.config.n_ctx + 100)
+    ok = Request(Sampling(temperature=0.0, max_tokens=8, stop=("\n",)), prompt=FEW_SHOT)
+    rejected, answered = client.generate([Request(Sampling(max_tokens=4), prompt=too_long), ok])
+    assert isinstance(rejected, RequestRejected) and "context window" in rejected.reason
+    assert "Tokyo" in answered[0].text  # the model goes on serving the next request

@@ -1,0 +1,39 @@
+"""pipelines.generators.turn_checks: the copy checks that make multi_turn ask a turn again."""
+
+from pipelines.generators.turn_checks import containment, turn_problem
+
+EXAMPLES = ["Good afternoon. First, make sure the tablet is connected to your Wi-Fi. Then install a video "
+            "calling app that your grandchildren already use."]
+TURNS = [{"user": "How should I price a new chestnut tart for the winter season?",
+          "assistant": "Aim for ingredient costs of about a third of the price, then compare with nearby bakeries."}]
+
+
+def test_containment_is_the_share_of_trigrams_found_elsewhere():
+    assert containment("a b c d", "x a b c d y") == 1.0
+    assert containment("a b c d", "a b c") == 0.5
+    assert containment("", "anything") == 0.0
+    assert containment("Yes", "yes!") == 1.0  # short texts compare as one gram, case and punctuation aside
+
+
+def test_fresh_turns_pass():
+    assert turn_problem("user", "And if I only sell them in November?", TURNS, EXAMPLES, 0.8) is None
+    current = TURNS + [{"user": "And if I only sell them in November?", "assistant": None}]
+    assert turn_problem("assistant", "Seasonal items can carry a small premium.", current, EXAMPLES, 0.8) is None
+
+
+def test_each_kind_of_copy_is_named():
+    assert turn_problem("user", "How should I price a new chestnut tart for the winter season??", TURNS,
+                        EXAMPLES, 0.8) == "repeated_user_turn"
+    assert turn_problem("user", TURNS[0]["assistant"], TURNS, EXAMPLES, 0.8) == "role_confusion"
+    current = TURNS + [{"user": "Can I sell them online as well as in the shop?", "assistant": None}]
+    assert turn_problem("assistant", "Can I sell them online as well as in the shop?", current, EXAMPLES,
+                        0.8) == "echoed_user_turn"
+    assert turn_problem("assistant", TURNS[0]["assistant"], current, EXAMPLES, 0.8) == "repeated_assistant_turn"
+    copied = "Good afternoon. First, make sure the tablet is connected to your Wi-Fi. Then install a video app."
+    assert turn_problem("assistant", copied, current, EXAMPLES, 0.8) == "copied_example"
+
+
+def test_the_limit_is_a_share():
+    half = "make sure the tablet is connected today, said nobody at all here"
+    assert turn_problem("user", half, [], EXAMPLES, 0.9) is None
+    assert turn_problem("user", half, [], EXAMPLES, 0.3) == "copied_example"
