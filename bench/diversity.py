@@ -16,7 +16,7 @@ with the number of items, so each comparison uses the same count: the first k ke
 Model answers are cached under --dir (with the measured samples in samples-t<temperature>.jsonl), so a rerun costs
 nothing, and a larger --n only asks for the new seeds. Run by hand:
 
-    .venv/bin/python bench/diversity.py --n 16
+    .venv/bin/python bench/diversity.py --n 64                    # and --temperature 0.3
 
 The last line is one JSON object: vendi_persona, vendi_plain, vendi_ratio (target >= 1.3), distinct2_persona,
 distinct2_plain, vendi_mix, vendi_single_process, and the details behind them.
@@ -79,7 +79,7 @@ def measure(texts: list[str]) -> dict[str, float]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=16, help="seeds per configuration (the prompt budget)")
+    ap.add_argument("--n", type=int, default=64, help="seeds per configuration (the prompt budget)")
     ap.add_argument("--dir", default="runs/bench-diversity", help="working folder (model cache)")
     ap.add_argument("--model", default="embedded-gemma-270m")
     ap.add_argument("--seed", type=int, default=0)

@@ -61,6 +61,10 @@ Check = Literal["grounded", "choice", "distinct", "tool_errors"]
 CHECKS = ("grounded", "choice", "distinct", "tool_errors")
 
 
+# First-call failures that say nothing about the sample's plan, only about the values sampled this time.
+_RETRYABLE = {"calls_unparseable", "tool_error", "degenerate_call", "duplicate_calls"}
+
+
 def _plain(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.casefold()))
 
@@ -85,6 +89,8 @@ class FunctionCallingParams(Params):
                     "values appear in the request or earlier results, and the answer states a result), choice (multiple: the model, shown the "
                     "request and all tools, picks the planned one; one more request), distinct (no degenerate, "
                     "duplicate or repeated calls), tool_errors (no tool answered {\"error\": ...})")
+    call_attempts: int = Field(2, ge=1, le=5, description="tries at the first calls when they are unparseable, "
+                               "degenerate, duplicated or answered by a tool error (a new seed each time)")
     request_candidates: int = Field(3, ge=1, le=8, description="requests sampled per sample; the first that "
                                                                 "passes the checks is kept (best of n)")
     batch_size: int = Field(16, ge=1, description="samples whose requests go to the model together")
@@ -130,6 +136,7 @@ class _Work:
     pending: list[dict[str, Any]] = field(default_factory=list)  # calls of the turn awaiting results
     executors: dict[str, str] = field(default_factory=dict)
     verdict: Verdict | None = None
+    retried: list[str] = field(default_factory=list)  # why earlier first-call attempts were rejected
 
     @property
     def offered(self) -> list[dict[str, Any]]:
@@ -148,7 +155,8 @@ class _Work:
 
     def trace(self) -> dict[str, Any]:
         return {"case": self.case, "tools": [tool_name(t) for t in self.offered], "planned": self.planned,
-                "request": self.request, "steps": [{"calls": c, "results": r} for c, r in self.steps]}
+                "request": self.request, "steps": [{"calls": c, "results": r} for c, r in self.steps],
+                "retried": self.retried}
 
 
 @register("generate.function_calling")
@@ -166,8 +174,7 @@ class FunctionCalling(Step):
     def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
         for batch in batches(samples, self.params.batch_size):
             works = [self._start(s) for s in batch]
-            self._first_calls(works)
-            self._results(works)
+            self._first_round(works)
             self._requests(works)
             self._choice_check(works)
             for k in range(1, max(len(w.plan.steps) for w in works) or 1):
@@ -226,7 +233,23 @@ class FunctionCalling(Step):
 
     # ---- stages ---------------------------------------------------------------------------------------
 
-    def _first_calls(self, works: list[_Work]) -> None:
+    def _first_round(self, works: list[_Work]) -> None:
+        """The first calls and their results. The calls come before the request, so nothing yet ties their
+        values down: a small model picks a city the weather tool does not know or converts USD to USD. Such a
+        sample is not wrong yet, only unlucky, so its first calls are asked again with a new seed
+        (`call_attempts`) before it is dropped."""
+        todo = works
+        for attempt in range(self.params.call_attempts):
+            self._first_calls(todo, attempt)
+            self._results(todo)
+            todo = [w for w in todo if w.verdict is not None and w.verdict.reason in _RETRYABLE and not w.steps]
+            if attempt + 1 == self.params.call_attempts:
+                break
+            for w in todo:
+                w.retried.append(w.verdict.reason)
+                w.verdict, w.pending = None, []
+
+    def _first_calls(self, works: list[_Work], attempt: int = 0) -> None:
         cfg, items = self.ctx.llm_config, []
         for w in self._live(works):
             if not w.plan.steps:
@@ -236,7 +259,8 @@ class FunctionCalling(Step):
             # the recipe: asked for a list, a small model repeats its first call instead of varying the values.
             same_tool = w.case == "parallel" and len(set(names)) == 1
             temperature = max(cfg["temperature"], 1.0) if same_tool else cfg["temperature"]
-            sampling = self._sampling(w, self.params.max_call_tokens, "calls", 0, temperature=temperature)
+            retry = ("retry", attempt) if attempt else ()  # attempt 0 keeps the seed (and cache entry) it had
+            sampling = self._sampling(w, self.params.max_call_tokens, "calls", 0, *retry, temperature=temperature)
             count = (1, 1) if same_tool else (len(names), len(names))
             tools = [next(t for t in w.offered if tool_name(t) == n) for n in dict.fromkeys(names)]
             items.append((w, self._prompts.plan(w.view(), tools, count, sampling, n=len(names) if same_tool else 1,
@@ -397,7 +421,7 @@ class FunctionCalling(Step):
             content_hash({t: template_hash(t) for t in sorted(set(templates.values()))}, 12), w.usage,
             templates=templates, examples=[s.request[:40] for s in w.shots], case=w.case,
             tool_source="seed" if w.seed.meta.get("tools") else list(self.params.catalog),
-            executors=w.executors,
+            executors=w.executors, call_retries=w.retried,
         )
         provenance["sampling"] = {**provenance["sampling"], "call_temperature": self.params.call_temperature}
         return replace(w.seed, kind="tool_use", messages=messages, tools=w.offered, provenance=provenance,

@@ -36,8 +36,9 @@ from pipelines.llm.errors import RequestError
 
 _FOLDER = "multi_turn"
 # A base model keeps writing the transcript; these strings mark where its turn ends.
-_STOP = {"user": ("\nAssistant:", "\n###", "\nPerson:", "\nUser:", "\nUser (", "\n\n"),
-         "assistant": ("\nUser:", "\nUser (", "\n###", "\nPerson:", "\nAssistant:", "\n\n")}
+# The labelled form ("User (nurse, Amman):") is copied by the model for either side, so both forms stop.
+_SPEAKERS = ("\nUser:", "\nUser (", "\nAssistant:", "\nAssistant (", "\nPerson:", "\n###", "\n\n")
+_STOP = {"user": _SPEAKERS, "assistant": _SPEAKERS}
 # What the simulated user does after the opening turn (chat template; the few-shot examples show the same
 # moves to base models by example).
 MOVES = ("follow_up", "clarify", "topic_shift", "push_back")

@@ -149,7 +149,8 @@ class Reasoning(BatchGenerator):
                                                            persona_description=description)},)
             return Request(sampling(cfg, p.max_task_tokens, (), s.id, "task"), messages=messages)
         shots = draw_shots(cfg["seed"], s.id, p.n_examples, "tasks")
-        prompt = render(f"{_FOLDER}/fewshot_task.jinja", examples=shots, persona_description=description)
+        prompt = render(f"{_FOLDER}/fewshot_task.jinja", examples=shots, persona_description=description,
+                        who=calls.persona_label(s), wants=calls.persona_goal(s))
         return Request(sampling(cfg, p.max_task_tokens, _STOP_TASK, s.id, "task"), prompt=prompt)
 
     def _solve_request(self, s: Sample, task: str) -> Request:

@@ -6,6 +6,7 @@ from personas.bank import load_bank
 from pipelines.core.sample import Sample
 from pipelines.core.step import StepContext
 from pipelines.generators.multi_turn import MultiTurn, MultiTurnParams
+from pipelines.generators.templates import examples
 from pipelines.llm.cache import cache_report
 from pipelines.llm.client import LLMConfig
 
@@ -75,3 +76,15 @@ def test_chat_template_mode_runs_through_the_chat_api(tmp_path):
     else:
         assert s.provenance["template"] == "multi_turn/chat_user.jinja"
         assert [m.role for m in s.messages] == ["user", "assistant"]
+
+
+def test_fewshot_prompt_labels_persona_turns_and_leaves_plain_ones_unlabelled(tmp_path):
+    step = make_step(tmp_path, turns=1)
+    [persona_seed] = seeds(1)
+    p = persona_seed.persona
+    shots = examples("multi_turn/examples.yaml")[:2]
+    labelled = step._request("user", 0, persona_seed, shots, []).prompt
+    assert labelled.endswith(f"Wants to: {p['goals']}\nUser ({p['occupation']}, {p['region']}):")
+    assert f"User ({shots[0]['who']}):" in labelled  # the examples show the same labels
+    plain = step._request("user", 0, Sample(kind="seed"), shots, []).prompt
+    assert plain.endswith("User:") and "User (" not in plain and "Wants to:" not in plain

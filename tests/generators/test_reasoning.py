@@ -97,3 +97,12 @@ def test_chat_template_runs_through_the_chat_api(tmp_path):
         assert "raw" in s.verdicts[-1].details
     else:
         assert s.messages[1].reasoning and s.provenance["template"] == "reasoning/chat_system.jinja"
+
+
+def test_persona_task_prompt_ends_at_the_personas_goal_and_label(tmp_path):
+    step = make_step("generate.reasoning", tmp_path, **PARAMS)
+    persona = load_bank()[11].model_dump()
+    prompt = step._task_request(Sample(kind="seed", persona=persona)).prompt
+    assert prompt.endswith(f"Wants to: {persona['goals']}\n### Problem ({persona['occupation']}, {persona['region']})\n")
+    plain = step._task_request(Sample(kind="seed", meta={"x": 1})).prompt
+    assert plain.endswith("### Problem\n") and "Wants to:" not in plain
