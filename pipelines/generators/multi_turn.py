@@ -94,8 +94,8 @@ class MultiTurn(Step):
                             done[s.id] = calls.request_drop(s, self.ctx, result, f"{role}_{t}")
                             continue
                         text = tidy(*calls.first_text(result))
-                        problem = (turn_problem(role, text, turns[s.id], _example_texts(shots[s.id]), p.max_turn_overlap)
-                                   if text else f"empty_{role}_turn")
+                        problem = (turn_problem(role, text, turns[s.id], _example_texts(shots[s.id]), p.max_turn_overlap,
+                                                (s.persona or {}).get("occupation")) if text else f"empty_{role}_turn")
                         if problem is None:
                             if role == "user":
                                 turns[s.id].append({"user": text, "assistant": None, "move": self._move(s, t)})

@@ -1,7 +1,7 @@
 """Checks on one generated turn against the conversation so far and the few-shot examples.
 
 Small base models loop: the simulated user asks its last question again, or says what the assistant just
-said (it has slipped into the other role); the assistant echoes the question or its own earlier answer;
+said or the assistant introduces itself as the persona (it has slipped into the other role); the assistant echoes the question or its own earlier answer;
 either copies a few-shot example (the embedded 270M model answered a dosage question with the example's
 "make sure the tablet is connected to your Wi-Fi"). Each is caught by word-trigram containment: the share
 of the new turn's trigrams found in the other text. A turn that fails is asked again with a new seed, and
@@ -35,10 +35,18 @@ def _copies(text: str, others: Iterable[str], limit: float) -> bool:
     return any(containment(text, o) >= limit for o in others if o)
 
 
+def speaks_as(text: str, occupation: str | None) -> bool:
+    """Does the text introduce its speaker as this occupation ("I'm a semi-professional cyclist")?"""
+    if not occupation:
+        return False
+    return re.search(rf"\bI(?:'m|’m| am) (?:an? )?{re.escape(occupation)}\b", text, re.IGNORECASE) is not None
+
+
 def turn_problem(role: str, text: str, turns: list[dict[str, Any]], example_texts: list[str],
-                 limit: float) -> str | None:
+                 limit: float, occupation: str | None = None) -> str | None:
     """Why a new `role` turn may not join the conversation, or None. `turns` holds the exchanges so far
-    ({"user", "assistant"}); for an assistant turn its last entry is the user turn being answered."""
+    ({"user", "assistant"}); for an assistant turn its last entry is the user turn being answered.
+    `occupation` is the persona's: an assistant that introduces itself with it has taken the user's role."""
     users = [t["user"] for t in turns]
     answers = [t["assistant"] for t in turns if t.get("assistant")]
     if role == "user":
@@ -47,6 +55,8 @@ def turn_problem(role: str, text: str, turns: list[dict[str, Any]], example_text
         if _copies(text, answers, limit):
             return "role_confusion"  # the simulated user repeats the assistant's words as its own
     else:
+        if speaks_as(text, occupation):
+            return "role_confusion"
         if _copies(text, users[-1:], limit):
             return "echoed_user_turn"
         if _copies(text, answers, limit):

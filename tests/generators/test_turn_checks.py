@@ -37,3 +37,11 @@ def test_the_limit_is_a_share():
     half = "make sure the tablet is connected today, said nobody at all here"
     assert turn_problem("user", half, [], EXAMPLES, 0.9) is None
     assert turn_problem("user", half, [], EXAMPLES, 0.3) == "copied_example"
+
+
+def test_an_assistant_introducing_itself_as_the_persona_has_swapped_roles():
+    current = [{"user": "Hi.", "assistant": None}]
+    text = "I know you're a serious cyclist. I'm a semi-professional cyclist. I've been riding for 10 years."
+    assert turn_problem("assistant", text, current, [], 0.8, "semi-professional cyclist") == "role_confusion"
+    assert turn_problem("assistant", "As a cyclist you should rest.", current, [], 0.8, "semi-professional cyclist") is None
+    assert turn_problem("user", text, [], [], 0.8, "semi-professional cyclist") is None  # the user may say it
