@@ -18,6 +18,7 @@ from pydantic import Field
 from pipelines.core.registry import register
 from pipelines.core.sample import Sample
 from pipelines.core.step import Params, Step
+from pipelines.generators import seeds
 from pipelines.generators.seeds import jsonl_rows, resolve_path
 
 SUFFIXES = (".md", ".markdown", ".txt", ".jsonl")
@@ -119,6 +120,11 @@ def _documents(path: Path, params: DocumentsParams) -> Iterator[tuple[str, str, 
 class DocumentSeeds(Step):
     kind = "source"
     Params = DocumentsParams
+
+    @classmethod
+    def fingerprint_files(cls) -> list[Path]:
+        # The JSONL reader it shares lives in seeds.py: a change there changes what this step reads.
+        return [Path(seeds.__file__)]
 
     def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
         p, made = self.params, 0
