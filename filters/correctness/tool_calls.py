@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from filters.base import Filter
+from filters.correctness.schemas import offered_tools
 from pipelines.core.registry import register
 from pipelines.core.sample import Sample, Verdict
 from pipelines.core.step import Params
@@ -53,7 +54,7 @@ class ToolCalls(Filter):
         from pipelines.tools.schema import ToolSchemaError
 
         try:
-            offered = _offered(s.tools, self.params.closed_objects)
+            offered = offered_tools(s.tools, self.params.closed_objects)
         except ToolSchemaError as e:
             return self.verdict(False, "bad_tool_schema", details={"error": str(e)})
         problems: list[dict[str, Any]] = []
@@ -126,9 +127,3 @@ class ToolCalls(Filter):
                          "error": "the message parsed back from the LFM2 rendering differs from the original",
                          "parsed": got.to_dict() if got else None}]
         return []
-
-
-def _offered(tools: list[Any], closed: bool) -> dict[str, dict[str, Any]]:
-    from filters.correctness.schemas import offered_tools
-
-    return offered_tools(tools, closed)

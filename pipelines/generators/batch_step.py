@@ -4,6 +4,7 @@ samples to the model `batch_size` at a time, stage by stage, recording each fail
 from __future__ import annotations
 
 import random
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,7 +19,7 @@ from pipelines.llm.errors import RequestError
 HERE = Path(__file__)
 
 
-class BatchGenerator(Step):
+class BatchGenerator(Step, ABC):
     """Subclasses set `Params` (with batch_size and n_examples), `prompt_folders`, and implement `_batch`."""
 
     kind = "map"
@@ -34,8 +35,9 @@ class BatchGenerator(Step):
         for batch in calls.batches(samples, self.params.batch_size):
             yield from self._batch(batch)
 
+    @abstractmethod
     def _batch(self, batch: list[Sample]) -> list[Sample]:
-        raise NotImplementedError
+        """The batch's output samples, in input order (kept or dropped with a verdict)."""
 
     def _text(self, s: Sample, result: Any, stage: str, done: dict[str, Sample]) -> str | None:
         """The tidied text of a result, or None after recording the sample's drop."""

@@ -26,19 +26,16 @@ from pydantic import Field
 from pipelines.core.registry import register
 from pipelines.core.sample import Message, Sample, Verdict
 from pipelines.core.step import Params, Step
-from pipelines.generators import calls
+from pipelines.generators import calls, turn_checks
 from pipelines.generators.calls import Usage, tidy
-from pipelines.generators import turn_checks
 from pipelines.generators.templates import derive_seed, examples, files_in, render, template_hash
-from pipelines.generators.turn_checks import turn_problem
 from pipelines.llm.client import Request
 from pipelines.llm.errors import RequestError
 
 _FOLDER = "multi_turn"
 # A base model keeps writing the transcript; these strings mark where its turn ends.
 # The labelled form ("User (nurse, Amman):") is copied by the model for either side, so both forms stop.
-_SPEAKERS = ("\nUser:", "\nUser (", "\nAssistant:", "\nAssistant (", "\nPerson:", "\n###", "\n\n")
-_STOP = {"user": _SPEAKERS, "assistant": _SPEAKERS}
+_STOP = ("\nUser:", "\nUser (", "\nAssistant:", "\nAssistant (", "\nPerson:", "\n###", "\n\n")
 # What the simulated user does after the opening turn (chat template; the few-shot examples show the same
 # moves to base models by example).
 MOVES = ("follow_up", "clarify", "topic_shift", "push_back")
@@ -94,8 +91,9 @@ class MultiTurn(Step):
                             done[s.id] = calls.request_drop(s, self.ctx, result, f"{role}_{t}")
                             continue
                         text = tidy(*calls.first_text(result))
-                        problem = (turn_problem(role, text, turns[s.id], _example_texts(shots[s.id]), p.max_turn_overlap,
-                                                (s.persona or {}).get("occupation")) if text else f"empty_{role}_turn")
+                        problem = turn_checks.turn_problem(
+                            role, text, turns[s.id], _example_texts(shots[s.id]), p.max_turn_overlap,
+                            (s.persona or {}).get("occupation")) if text else f"empty_{role}_turn"
                         if problem is None:
                             if role == "user":
                                 turns[s.id].append({"user": text, "assistant": None, "move": self._move(s, t)})
@@ -132,7 +130,7 @@ class MultiTurn(Step):
         # A retry differs only by its seed; the first attempt keeps the seed it always had (cache hits).
         seed_parts = (s.id, t, role) if attempt == 0 else (s.id, t, role, "retry", attempt)
         smp = calls.sampling(cfg, p.max_user_tokens if role == "user" else p.max_assistant_tokens,
-                             _STOP[role] if p.template == "fewshot" else (), *seed_parts)
+                             _STOP if p.template == "fewshot" else (), *seed_parts)
         if p.template == "fewshot":
             prompt = render(f"{_FOLDER}/fewshot.jinja", examples=shots, persona_description=description,
                             who=calls.persona_label(s), wants=calls.persona_goal(s),
