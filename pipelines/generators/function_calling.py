@@ -11,7 +11,8 @@ multiple (several tools offered, one right), multi_step (call -> result -> call 
 2. results: built-in tools run in Python (`pipelines.tools.executors`), others are LLM-simulated under a
    result schema (`pipelines.tools.simulated`);
 3. request: the persona asks for exactly those calls, in their own voice; every argument value must appear
-   in it (`pipelines.tools.grounding`);
+   in it (`pipelines.tools.grounding`). When no candidate does, the one that misses fewest values is kept
+   and the first calls are decoded again from it (`reanchor`), grounded in it, and run again;
 4. choice check (multiple): the model, given the request and all offered tools, must pick the right tool;
 5. later calls (multi_step): decoded from the conversation so far, grounded in the request and results;
 6. answer: the assistant replies from the results (or directly, for no_tool).
@@ -51,7 +52,7 @@ from pipelines.tools.executors import builtin_executors
 from pipelines.tools.fewshot import CASES, Example, choose_examples, load_examples, mentions_line, needs_line
 from pipelines.tools.prompting import calls_json
 from pipelines.tools.requests import FOLDER, Conversation, Prompts
-from pipelines.tools.schema import tool_name, validate_calls
+from pipelines.tools.schema import tool_name, tool_parameters, validate_calls
 from pipelines.tools.selection import Plan, make_plan
 from pipelines.tools.simulated import read_result, simulation_request
 
@@ -67,6 +68,35 @@ _RETRYABLE = {"calls_unparseable", "tool_error", "degenerate_call", "duplicate_c
 
 def _plain(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.casefold()))
+
+
+def _note_repeated_enum(w: _Work, call: dict[str, Any]) -> None:
+    """After a degenerate call such as get_exchange_rate(base="USD", quote="USD"), the retry may not give the
+    later parameter that value again. A small model's prior for the first enum value is so strong that a
+    new seed alone mostly writes the same pair (measured: 8 of 24 seeds still degenerate after 3 tries)."""
+    tool = next((t for t in w.offered if tool_name(t) == call["name"]), None)
+    if tool is None:
+        return
+    seen: dict[str, str] = {}
+    for param, schema in tool_parameters(tool).get("properties", {}).items():
+        value = call["arguments"].get(param)
+        if not isinstance(value, str) or "enum" not in schema:
+            continue
+        if value in seen.values():
+            w.avoid.setdefault(f"{call['name']}.{param}", set()).add(value)
+        seen[param] = value
+
+
+def _avoiding(tool: dict[str, Any], avoid: dict[str, set[str]]) -> dict[str, Any]:
+    """A copy of `tool` for decoding only, whose enum parameters named in `avoid` lose those values."""
+    name = tool_name(tool)
+    props = tool_parameters(tool).get("properties", {})
+    cut = {p: avoid[f"{name}.{p}"] for p in props if f"{name}.{p}" in avoid}
+    if not cut:
+        return tool
+    new_props = {p: ({**s, "enum": [v for v in s["enum"] if v not in cut[p]] or s["enum"]} if p in cut else s)
+                 for p, s in props.items()}
+    return {**tool, "function": {**tool["function"], "parameters": {**tool_parameters(tool), "properties": new_props}}}
 
 
 class FunctionCallingParams(Params):
@@ -89,10 +119,15 @@ class FunctionCallingParams(Params):
                     "values appear in the request or earlier results, and the answer states a result), choice (multiple: the model, shown the "
                     "request and all tools, picks the planned one; one more request), distinct (no degenerate, "
                     "duplicate or repeated calls), tool_errors (no tool answered {\"error\": ...})")
-    call_attempts: int = Field(2, ge=1, le=5, description="tries at the first calls when they are unparseable, "
+    call_attempts: int = Field(3, ge=1, le=5, description="tries at the first calls when they are unparseable, "
                                "degenerate, duplicated or answered by a tool error (a new seed each time)")
     request_candidates: int = Field(3, ge=1, le=8, description="requests sampled per sample; the first that "
                                                                 "passes the checks is kept (best of n)")
+    reanchor: bool = Field(True, description="when no request candidate states every planned value, keep the "
+                           "candidate that misses fewest and decode the first calls again from it (the request "
+                           "leads, as in real use); they must be grounded in it and pass every check")
+    answer_candidates: int = Field(2, ge=1, le=8, description="final answers sampled per sample; the first "
+                                   "that passes the checks is kept (best of n)")
     batch_size: int = Field(16, ge=1, description="samples whose requests go to the model together")
     max_request_tokens: int = Field(64, ge=8)
     max_call_tokens: int = Field(192, ge=16)
@@ -137,6 +172,10 @@ class _Work:
     executors: dict[str, str] = field(default_factory=dict)
     verdict: Verdict | None = None
     retried: list[str] = field(default_factory=list)  # why earlier first-call attempts were rejected
+    picked: dict[str, int] = field(default_factory=dict)  # stage -> index of the candidate kept (best of n)
+    avoid: dict[str, set[str]] = field(default_factory=dict)  # "tool.param" -> enum values not to decode again
+    from_request: bool = False  # the first calls are read off the request (reanchored), not planned before it
+    reanchored: dict[str, Any] | None = None  # the planned first calls a request failed to state, and why
 
     @property
     def offered(self) -> list[dict[str, Any]]:
@@ -156,7 +195,7 @@ class _Work:
     def trace(self) -> dict[str, Any]:
         return {"case": self.case, "tools": [tool_name(t) for t in self.offered], "planned": self.planned,
                 "request": self.request, "steps": [{"calls": c, "results": r} for c, r in self.steps],
-                "retried": self.retried}
+                "retried": self.retried, **({"reanchored": self.reanchored} if self.reanchored else {})}
 
 
 @register("generate.function_calling")
@@ -176,6 +215,7 @@ class FunctionCalling(Step):
             works = [self._start(s) for s in batch]
             self._first_round(works)
             self._requests(works)
+            self._reanchor(works)
             self._choice_check(works)
             for k in range(1, max(len(w.plan.steps) for w in works) or 1):
                 self._later_calls(works, k)
@@ -247,6 +287,8 @@ class FunctionCalling(Step):
                 break
             for w in todo:
                 w.retried.append(w.verdict.reason)
+                if w.verdict.reason == "degenerate_call" and "call" in w.verdict.details:
+                    _note_repeated_enum(w, w.verdict.details["call"])
                 w.verdict, w.pending = None, []
 
     def _first_calls(self, works: list[_Work], attempt: int = 0) -> None:
@@ -262,18 +304,19 @@ class FunctionCalling(Step):
             retry = ("retry", attempt) if attempt else ()  # attempt 0 keeps the seed (and cache entry) it had
             sampling = self._sampling(w, self.params.max_call_tokens, "calls", 0, *retry, temperature=temperature)
             count = (1, 1) if same_tool else (len(names), len(names))
-            tools = [next(t for t in w.offered if tool_name(t) == n) for n in dict.fromkeys(names)]
+            tools = [_avoiding(next(t for t in w.offered if tool_name(t) == n), w.avoid) for n in dict.fromkeys(names)]
             items.append((w, self._prompts.plan(w.view(), tools, count, sampling, n=len(names) if same_tool else 1,
                                                 in_order=len(tools) > 1)))
         for w, res in self._ask(items):
             self._take_calls(w, res, 0)
 
-    def _take_calls(self, w: _Work, res: Any, k: int) -> None:
+    def _take_calls(self, w: _Work, res: Any, k: int, grounded: bool = False) -> None:
+        """grounded: the calls must be grounded in the request (always so after the first turn)."""
         if isinstance(res, RequestError):
             return self._drop(w, "calls_unparseable", error=res.reason, text=res.text[:2000], step=k)
         calls = [{"name": c["name"], "arguments": c["arguments"]} for out in res for c in out.parsed["calls"]]
         problem = check_turn(calls, w.offered, w.planned[k], w.case, w.steps, "distinct" in self.params.checks)
-        if problem is None and k > 0 and "grounded" in self.params.checks:
+        if problem is None and (k > 0 or grounded) and "grounded" in self.params.checks:
             problem = check_grounded(calls, w.offered, w.request, w.steps)
         if problem is not None:
             return self._drop(w, problem[0], calls=calls, step=k, **problem[1])
@@ -337,16 +380,40 @@ class FunctionCalling(Step):
                 continue
             # Best of n: the first candidate (in seed order) that passes the checks becomes the request.
             failures: dict[str, Any] = {}
-            for out in res:
+            for i, out in enumerate(res):
                 text = tidy(out.text, out.finish_reason == "length")
                 problem = self._request_problem(w, text)
                 if problem is None:
-                    w.request = text
+                    w.request, w.picked["request"] = text, i
                     break
-                failures.setdefault(problem[0], []).append({"request": text, **problem[1]})
+                failures.setdefault(problem[0], []).append({"request": text, "index": i, **problem[1]})
             else:
+                ungrounded = failures.get("ungrounded_argument", [])
+                if self.params.reanchor and ungrounded:
+                    # The request leads from here: the first calls are decoded again from it (`_reanchor`).
+                    best = min(ungrounded, key=lambda c: len(c["missing"]))
+                    w.request, w.picked["request"] = best["request"], best["index"]
+                    w.reanchored = {"planned": w.steps[0][0], "missing": best["missing"]}
+                    w.from_request, w.steps = True, []
+                    continue
                 reason = next(r for r in ("ungrounded_argument", "copied_example", "empty_request") if r in failures)
                 self._drop(w, reason, step=0, candidates=failures)
+
+    def _reanchor(self, works: list[_Work]) -> None:
+        """First calls decoded from a request that did not state the planned ones. A 270M base model often
+        writes a fine request around other values ("Convert 1000 mm to km" for a plan of 25 mm to km);
+        copying values out of a request above it is the easy direction for it, and the direction of real
+        use. The new calls are checked like later calls (schema, plan, distinct, grounded in the request)
+        and run again; a sample whose new calls fail is dropped with that reason."""
+        todo = [w for w in self._live(works) if w.from_request]
+        items = []
+        for w in todo:
+            names = w.planned[0]
+            sampling = self._sampling(w, self.params.max_call_tokens, "reanchor", temperature=self.params.call_temperature)
+            items.append((w, self._prompts.calls(w.view(), w.tools_named(names), (len(names), len(names)), sampling)))
+        for w, res in self._ask(items):
+            self._take_calls(w, res, 0, grounded=True)
+        self._results(todo)
 
     def _request_problem(self, w: _Work, text: str) -> tuple[str, dict[str, Any]] | None:
         if not text:
@@ -393,19 +460,33 @@ class FunctionCalling(Step):
         p, items = self.params, []
         for w in self._live(works):
             sampling = self._sampling(w, p.max_answer_tokens, "answer", stop=("\n",) if p.template == "fewshot" else ())
-            items.append((w, self._prompts.answer(w.view(), sampling)))
+            items.append((w, self._prompts.answer(w.view(), sampling, p.answer_candidates)))
         for w, res in self._ask(items):
             if isinstance(res, RequestError):
                 self._drop(w, drop_reason(res), error=res.reason, stage="answer")
                 continue
-            w.answer = tidy(res[0].text, res[0].finish_reason == "length")
-            if not w.answer:
-                self._drop(w, "empty_answer")
-            elif _plain(w.answer) in {_plain(e.answer) for e in self._examples()}:
-                self._drop(w, "copied_example", answer=w.answer)
-            elif w.steps and "grounded" in p.checks and not answer_uses_results(w.answer, [r for _, rs in w.steps
-                                                                                         for r in rs]):
-                self._drop(w, "ungrounded_answer", answer=w.answer)
+            # Best of n, as for requests: the first candidate that passes the checks is the answer.
+            failures: dict[str, list[str]] = {}
+            for i, out in enumerate(res):
+                text = tidy(out.text, out.finish_reason == "length")
+                problem = self._answer_problem(w, text)
+                if problem is None:
+                    w.answer, w.picked["answer"] = text, i
+                    break
+                failures.setdefault(problem, []).append(text)
+            else:
+                reason = next(r for r in ("ungrounded_answer", "copied_example", "empty_answer") if r in failures)
+                self._drop(w, reason, answer=failures[reason][0], candidates=failures)
+
+    def _answer_problem(self, w: _Work, text: str) -> str | None:
+        if not text:
+            return "empty_answer"
+        if _plain(text) in {_plain(e.answer) for e in self._examples()}:
+            return "copied_example"
+        if w.steps and "grounded" in self.params.checks and not answer_uses_results(
+                text, [r for _, rs in w.steps for r in rs]):
+            return "ungrounded_answer"
+        return None
 
     # ---- the record -------------------------------------------------------------------------------------
 
@@ -422,6 +503,7 @@ class FunctionCalling(Step):
             templates=templates, examples=[s.request[:40] for s in w.shots], case=w.case,
             tool_source="seed" if w.seed.meta.get("tools") else list(self.params.catalog),
             executors=w.executors, call_retries=w.retried,
+            first_calls="from_request" if w.from_request else "planned", candidates_picked=w.picked,
         )
         provenance["sampling"] = {**provenance["sampling"], "call_temperature": self.params.call_temperature}
         return replace(w.seed, kind="tool_use", messages=messages, tools=w.offered, provenance=provenance,

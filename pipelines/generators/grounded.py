@@ -10,7 +10,10 @@ Two tasks, chosen per passage (seeded by its content; `extract_share` sets the m
            in), produced with schema-constrained decoding. The sample is [user: schema + text, assistant:
            the JSON]; `meta.extracted` holds the parsed object. Output the backend cannot parse or
            validate against the schema raises StructuredOutputError, which becomes a drop with reason
-           `structured_output_invalid` and the raw text in its details, never an empty extraction.
+           `structured_output_invalid` and the raw text in its details, never an empty extraction. An
+           extraction whose texts use words the passage does not (fewer than `min_support` of their content
+           words) or numbers it does not write is dropped as `unsupported_extraction`
+           (`pipelines.generators.support`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pipelines.core.step import Params
 from pipelines.generators import calls
 from pipelines.generators.batch_step import BatchGenerator
 from pipelines.generators.calls import Usage, drop, request_drop, run_batch, sampling
+from pipelines.generators.support import unsupported_values
 from pipelines.generators.templates import derive_seed, examples, render, template_hash
 from pipelines.llm.client import Request
 from pipelines.llm.errors import RequestError
@@ -59,6 +63,8 @@ class GroundedParams(Params):
     template: Literal["fewshot", "chat"] = Field(
         "fewshot", description="fewshot: completion prompts for base models; chat: chat API for instruct models")
     n_examples: int = Field(2, ge=0, le=4, description="worked examples per few-shot prompt")
+    min_support: float = Field(0.5, ge=0.0, le=1.0, description="extract: share of each extracted text's content "
+                               "words that must occur in the passage (0 turns the check off)")
     max_question_tokens: int = Field(48, ge=8)
     max_answer_tokens: int = Field(96, ge=8)
     max_json_tokens: int = Field(256, ge=16)
@@ -123,6 +129,9 @@ class Grounded(BatchGenerator):
             usage[s.id].add(result)
             if isinstance(result, RequestError):
                 done[s.id] = request_drop(s, self.ctx, result, "extract")
+            elif unsupported := unsupported_values(result[0].parsed, s.meta["passage"], self.params.min_support):
+                done[s.id] = drop(s, self.ctx, "unsupported_extraction", unsupported=unsupported,
+                                  extracted=result[0].parsed)
             else:
                 out[s.id] = self._extract_sample(s, result[0].parsed, usage[s.id])
         live = [s for s in qa if s.id in questions]

@@ -7,6 +7,8 @@ Each check returns a drop reason with details, or None. Reasons (the `refinery i
 - wrong_tool:          the calls are not to the tools the plan (and the request) needs;
 - degenerate_call:     one call passes the same text to two parameters (from_unit == to_unit, base == quote,
                        start_date == end_date): a small model's copy-the-last-value habit, not a request;
+                       or a runaway value: a run of 9+ identical characters ("1000.000000000000") or a
+                       number of 10^12 or more, what a small model writes when it cannot stop a number;
 - duplicate_calls:     two calls of one turn are identical;
 - repeated_call:       a later turn repeats a call already made;
 - ungrounded_argument: an argument value appears neither in the request nor in an earlier result.
@@ -14,6 +16,7 @@ Each check returns a drop reason with details, or None. Reasons (the `refinery i
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pipelines.core.sample import Message, ToolCall, canonical_json
@@ -42,6 +45,9 @@ def check_turn(calls: Calls, offered: list[dict[str, Any]], expected: list[str],
         texts = [v for v in c["arguments"].values() if isinstance(v, str)]
         if len(set(texts)) < len(texts):
             return "degenerate_call", {"call": c}
+        runaway = [v for v in _leaves(c["arguments"]) if _runaway(v)]
+        if runaway:
+            return "degenerate_call", {"call": c, "runaway": runaway}
     keys = [canonical_json(c) for c in calls]
     if len(set(keys)) != len(keys):
         return "duplicate_calls", {}
@@ -49,6 +55,25 @@ def check_turn(calls: Calls, offered: list[dict[str, Any]], expected: list[str],
     if before & set(keys):
         return "repeated_call", {}
     return None
+
+
+_RUN = re.compile(r"(.)\1{8,}")
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _leaves(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in _leaves(v)]
+    return [value]
+
+
+def _runaway(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return abs(value) >= 1e12
+    return isinstance(value, str) and _RUN.search(value) is not None
 
 
 def check_grounded(calls: Calls, offered: list[dict[str, Any]], request: str,

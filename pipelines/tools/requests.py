@@ -97,8 +97,8 @@ class Prompts:
         return Request(sampling=sampling, json_schema=schema,
                       messages=({"role": "system", "content": system}, *self._history(c)))
 
-    def answer(self, c: Conversation, sampling: Sampling) -> Request:
+    def answer(self, c: Conversation, sampling: Sampling, n: int = 1) -> Request:
         if self.style == "fewshot":
-            return Request(sampling=sampling, prompt=self._transcript(c, "Answer"))
+            return Request(sampling=sampling, prompt=self._transcript(c, "Answer"), n=n)
         system = render(self.template("answer"), tools=[signature(t) for t in c.offered])
-        return Request(sampling=sampling, messages=({"role": "system", "content": system}, *self._history(c)))
+        return Request(sampling=sampling, messages=({"role": "system", "content": system}, *self._history(c)), n=n)

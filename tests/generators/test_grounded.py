@@ -8,6 +8,7 @@ import jsonschema
 import pytest
 
 from pipelines.generators.grounded import DEFAULT_SCHEMA
+from pipelines.generators.support import unsupported_values
 from tests.generators.helpers import assert_provenance, make_step, run
 
 QA_DROPS = {"not_a_question", "copied_example", "question_off_passage", "empty_question", "empty_answer"}
@@ -60,14 +61,21 @@ def test_qa_keeps_the_source_passage(passages):
 
 def test_extraction_is_schema_valid_json(passages):
     tmp, docs = passages
-    [s] = run(make_step("generate.grounded", tmp, task="extract", n_examples=1), docs[2:3])
-    assert not s.dropped, s.verdicts[-1].to_dict()
-    user, assistant = s.messages
-    assert docs[2].meta["passage"] in user.content
-    value = json.loads(assistant.content)
-    jsonschema.validate(value, DEFAULT_SCHEMA)
-    assert s.meta["extracted"] == value and s.meta["schema"] == DEFAULT_SCHEMA
-    assert_provenance(s, "generate.grounded", "grounded/fewshot_extract.jinja")
+    out = run(make_step("generate.grounded", tmp, task="extract"), docs[:6])
+    # Most of these are dropped as unsupported_extraction: the 270M model often copies a few-shot example's
+    # extraction (with one example shown, nearly always: VAT invoice facts for a passage on drug trials).
+    assert any(not s.dropped for s in out), [s.verdicts[-1].to_dict() for s in out]
+    for seed, s in zip(docs, out):
+        if s.dropped:
+            assert s.verdicts[-1].reason in ("unsupported_extraction", "structured_output_invalid")
+            continue
+        user, assistant = s.messages
+        assert seed.meta["passage"] in user.content
+        value = json.loads(assistant.content)
+        jsonschema.validate(value, DEFAULT_SCHEMA)
+        assert s.meta["extracted"] == value and s.meta["schema"] == DEFAULT_SCHEMA
+        assert unsupported_values(value, seed.meta["passage"], 0.5) == []
+        assert_provenance(s, "generate.grounded", "grounded/fewshot_extract.jinja")
 
 
 def test_invalid_structured_output_is_dropped_with_the_raw_text(passages):
@@ -84,7 +92,44 @@ def test_chat_template_extraction_uses_the_schema(passages):
     tmp, docs = passages
     [s] = run(make_step("generate.grounded", tmp, task="extract", template="chat"), docs[4:5])
     if s.dropped:
-        assert s.verdicts[-1].reason == "structured_output_invalid" and s.verdicts[-1].details["raw"]
+        v = s.verdicts[-1]
+        if v.reason == "unsupported_extraction":  # schema-valid, but not about this passage
+            jsonschema.validate(v.details["extracted"], DEFAULT_SCHEMA)
+            assert v.details["unsupported"]
+        else:
+            assert v.reason == "structured_output_invalid" and v.details["raw"]
     else:
         jsonschema.validate(json.loads(s.messages[1].content), DEFAULT_SCHEMA)
         assert s.provenance["template"] == "grounded/extract_user.jinja"
+
+
+PASSAGE = "Phase I trials test a new drug in a small group of 20 to 80 people for 12 weeks, mainly for safety."
+
+
+@pytest.mark.parametrize("extracted, unsupported", [
+    ({"topic": "Phase I trials", "facts": ["Phase I trials mainly test safety.", "They last 12 weeks."]}, []),
+    ({"entities": ["trial"], "size": 80, "ok": True}, []),                                     # stems, numbers
+    ({"facts": ["Patients report higher satisfaction with the dosage."]},
+     ["facts[0]='Patients report higher satisfaction with the dosage.'"]),
+    ({"topic": "Phase I trials", "size": 40}, ["size=40"]),
+])
+def test_extraction_support(extracted, unsupported):
+    assert unsupported_values(extracted, PASSAGE, 0.5) == unsupported
+
+
+def test_unsupported_extractions_are_dropped_with_the_values(passages):
+    tmp, docs = passages
+    strict = run(make_step("generate.grounded", tmp, task="extract", min_support=1.0), docs[:6])
+    relaxed = run(make_step("generate.grounded", tmp, task="extract", min_support=0.0), docs[:6])
+    for seed, s, r in zip(docs, strict, relaxed):
+        if r.dropped:  # only the schema can drop when the check is off
+            assert r.verdicts[-1].reason == "structured_output_invalid"
+            continue
+        # The same extraction (same seed, from the cache), judged by the two thresholds.
+        left = unsupported_values(r.meta["extracted"], seed.meta["passage"], 1.0)
+        if left:
+            v = s.verdicts[-1]
+            assert s.dropped and v.reason == "unsupported_extraction" and v.details["unsupported"] == left
+        else:
+            assert not s.dropped and s.meta["extracted"] == r.meta["extracted"]
+    assert any(s.dropped and s.verdicts[-1].reason == "unsupported_extraction" for s in strict)
