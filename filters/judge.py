@@ -38,7 +38,8 @@ GRADE_SCHEMA: dict[str, Any] = {
 
 
 class JudgeParams(Params):
-    rubric: str = Field("helpfulness", description="a built-in rubric (helpfulness, correctness, tool_use) or the rubric text")
+    rubric: str = Field("helpfulness", description="a built-in rubric (helpfulness, correctness, tool_use, faithfulness) or the "
+                                                     "rubric text")
     threshold: float = Field(3.0, ge=SCALE[0], le=SCALE[1], description="lowest score kept (1-5)")
     template: Literal["fewshot", "chat"] = Field("fewshot", description="fewshot: base models; chat: instruct models")
     n_examples: int = Field(3, ge=0, le=5, description="graded examples in the few-shot prompt")
@@ -48,7 +49,8 @@ class JudgeParams(Params):
 
 
 def render_conversation(s: Sample, max_chars: int) -> str:
-    lines = []
+    # A grounded sample's source (its system prompt, skipped below) is what faithfulness is judged against.
+    lines = [f"Source document: {s.meta['passage']}"] if s.meta.get("passage") else []
     for m in s.messages:
         if m.role == "system":
             continue

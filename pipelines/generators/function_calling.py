@@ -15,7 +15,7 @@ multiple (several tools offered, one right), multi_step (call -> result -> call 
    and the first calls are decoded again from it (`reanchor`), grounded in it, and run again;
 4. choice check (multiple): the model, given the request and all offered tools, must pick the right tool;
 5. later calls (multi_step): decoded from the conversation so far, grounded in the request and results;
-6. answer: the assistant replies from the results (or directly, for no_tool).
+6. answer: the assistant replies from the results (or directly, for no_tool); best of `answer_candidates`.
 
 A sample that fails a check is dropped with a Verdict naming the reason: calls_unparseable,
 result_unparseable, tool_error, empty_request, empty_answer, copied_example (a request or answer repeats a

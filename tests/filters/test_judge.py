@@ -63,3 +63,19 @@ def test_prompt_material():
     text = render_conversation(samples()[0], max_chars=30)
     assert text.startswith("User: What is the capital") and text.endswith("[...]")
     assert GRADE_SCHEMA["properties"]["score"] == {"type": "integer", "minimum": 1, "maximum": 5}
+
+
+def test_a_grounded_sample_is_judged_against_its_source(tmp_path):
+    passage = "Phase I trials test a new drug in a small group of people, mainly for safety."
+    s = Sample(kind="chat", meta={"passage": passage},
+               messages=[Message("system", f"Answer from this document: {passage}"),
+                         Message("user", "What do phase I trials test?"),
+                         Message("assistant", "They compare the drug with a placebo in thousands of people.")])
+    assert render_conversation(s, 2000).startswith(f"Source document: {passage}\nUser: What do phase I")
+    step = make_step("filter.judge", tmp_path, llm=LLM, rubric="faithfulness", threshold=1.0, n_examples=2)
+    try:
+        [out] = list(step.run(iter([s])))
+    finally:
+        step.ctx.close()
+    v = out.verdicts[-1]
+    assert v.details["rubric"] == "faithfulness" and 1 <= v.score <= 5 and v.details["reason"].strip()
