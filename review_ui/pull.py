@@ -24,8 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-import orjson
-
+from pipelines.core.sample import canonical_json_bytes, loads_exact
 from review_ui.agreement import agreement
 from review_ui.connection import Connection, NotFound, ReviewError, call
 from review_ui.datasets import find_dataset, user_names
@@ -78,7 +77,7 @@ def pull(conn: Connection, dataset: str, root: Path, workspace: str | None = Non
     if dupes:
         raise ReviewError(f"dataset {dataset!r} holds {len(dupes)} sample ids more than once, e.g. {dupes[0]}")
     rows.sort(key=lambda r: r["external_id"])  # a snapshot's bytes do not depend on the server's order
-    body = b"".join(orjson.dumps(r, option=orjson.OPT_SORT_KEYS) + b"\n" for r in rows)
+    body = b"".join(canonical_json_bytes(r) + b"\n" for r in rows)
     digest = hashlib.sha256(body).hexdigest()
 
     base = root / dataset
@@ -157,4 +156,4 @@ def read_snapshot(folder: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     want = manifest["files"]["records.jsonl"]["sha256"]
     if hashlib.sha256(body).hexdigest() != want:
         raise ReviewError(f"{folder}/records.jsonl does not match its manifest (sha256): the snapshot was edited")
-    return manifest, [orjson.loads(line) for line in body.splitlines() if line.strip()]
+    return manifest, [loads_exact(line) for line in body.splitlines() if line.strip()]

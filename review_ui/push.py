@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 import xxhash
 
-from pipelines.core.sample import Sample
+from pipelines.core.sample import Sample, canonical_json_bytes
 from review_ui.connection import Connection, ReviewError, call
 from review_ui.datasets import DatasetHandle, add_float_metadata, ensure_dataset
 from review_ui.layout import EMBEDDING, Layout, dataset_name, layout_for
@@ -84,7 +83,7 @@ class _Target:
         """The record without its vector, and its digest. The vector is left out of the digest: it is
         deterministic from the content, and costly to compute just to learn a record was confirmed."""
         payload = build_record(sample, self.layout, self.handle.question_ids, self.opts.judge)
-        return payload, xxhash.xxh3_128_digest(orjson.dumps([payload, self.opts.vectors], option=orjson.OPT_SORT_KEYS))
+        return payload, xxhash.xxh3_128_digest(canonical_json_bytes([payload, self.opts.vectors]))
 
     def confirm(self, digests: list[bytes]) -> None:
         with open(self.journal_path, "a") as f:

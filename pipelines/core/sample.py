@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 import orjson
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 ROLES = ("system", "user", "assistant", "tool")
@@ -27,8 +28,27 @@ Role = Literal["system", "user", "assistant", "tool"]
 
 def canonical_json_bytes(value: Any) -> bytes:
     """UTF-8 JSON with sorted keys and no whitespace: equal values give equal bytes (and equal hashes).
-    orjson: several times faster than the stdlib here, and this runs for every sample a step writes."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    orjson: several times faster than the stdlib here, and this runs for every sample a step writes. It
+    refuses integers beyond 64 bits, which a model can write (a runaway "1000000...0" argument or tool
+    result); those values go through the stdlib instead (always, for a given value, so still canonical)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError as exc:
+        if "64-bit" not in str(exc):
+            raise
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+# orjson reads an integer beyond 64 bits as a float, silently; the stdlib keeps it exact. Such integers
+# are rare (a model's runaway "1000...0"), and 19 digits in a row is the cheap sign of one.
+_LONG_DIGITS = re.compile(r"\d{19}")
+
+
+def loads_exact(text: str | bytes) -> Any:
+    """JSON text to a value, integers of any size kept exact (the inverse of canonical_json_bytes)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    return json.loads(text) if _LONG_DIGITS.search(text) else orjson.loads(text)
 
 
 def canonical_json(value: Any) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.core.sample import Candidate, Message, Sample, ToolCall, Verdict
+from pipelines.core.sample import Candidate, Message, Sample, ToolCall, Verdict, canonical_json, loads_exact
 
 _TOOL_CALL = pa.struct([("name", pa.string()), ("arguments", pa.string()), ("id", pa.string())])
 _MESSAGE = pa.struct([
@@ -59,11 +59,11 @@ _READ_BATCH = 2048
 def _dumps(value: Any) -> str:
     if not value:  # most samples have no tools, candidates or meta: skip the encoder
         return _EMPTY.get(type(value)) or orjson.dumps(value).decode()
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    return canonical_json(value)
 
 
 _EMPTY = {list: "[]", dict: "{}", type(None): "null"}
-_loads = orjson.loads
+_loads = loads_exact  # integers beyond 64 bits stay exact
 
 
 def _message_row(m: Message) -> dict[str, Any]:

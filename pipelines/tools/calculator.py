@@ -59,7 +59,10 @@ def evaluate(expression: str) -> int | float:
         raise CalculatorError(f"{expression!r} has no finite numeric value")
     if abs(value) > _MAX_MAGNITUDE:
         raise CalculatorError(f"result of {expression!r} is too large")
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, int) and abs(value) >= 2**63:
+        # Exact, but no JSON reader outside Python keeps it (orjson refuses it): a float, as a person reads it.
+        value = float(value)
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
         return int(value)
     return float(f"{value:.10g}") if isinstance(value, float) else value
 

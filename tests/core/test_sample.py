@@ -87,3 +87,13 @@ def test_bad_records_raise_clear_errors():
         Sample.from_dict(d)
     with pytest.raises(ValueError, match="arguments must be an object"):
         ToolCall.from_dict({"name": "f", "arguments": "[1]"})
+
+
+def test_integers_beyond_64_bits_survive_hashing_and_shards(tmp_path):
+    # A model can write a 30-digit integer into a call or a simulated tool result.
+    s = Sample(kind="tool_use", messages=[Message("user", "count"), Message("assistant", "", tool_calls=[
+        ToolCall("count", {"n": 10**30})])], meta={"result": -(10**25)})
+    assert Sample.from_dict(json.loads(json.dumps(s.to_dict()))).id == s.id
+    write_shard(tmp_path / "big.parquet", [s])
+    [back] = list(read_shard(tmp_path / "big.parquet"))
+    assert back == s and back.id == s.id
