@@ -13,7 +13,7 @@ Two tasks, chosen per passage (seeded by its content; `extract_share` sets the m
            `structured_output_invalid` and the raw text in its details, never an empty extraction. An
            extraction whose texts use words the passage does not (fewer than `min_support` of their content
            words) or numbers it does not write is dropped as `unsupported_extraction`
-           (`pipelines.generators.support`).
+           (`pipelines.generators.support`); one whose lists repeat an item is dropped as `repeated_items`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pipelines.core.step import Params
 from pipelines.generators import calls
 from pipelines.generators.batch_step import BatchGenerator
 from pipelines.generators.calls import Usage, drop, request_drop, run_batch, sampling
-from pipelines.generators.support import unsupported_values
+from pipelines.generators.support import repeated_items, unsupported_values
 from pipelines.generators.templates import derive_seed, examples, render, template_hash
 from pipelines.llm.client import Request
 from pipelines.llm.errors import RequestError
@@ -132,6 +132,8 @@ class Grounded(BatchGenerator):
             elif unsupported := unsupported_values(result[0].parsed, s.meta["passage"], self.params.min_support):
                 done[s.id] = drop(s, self.ctx, "unsupported_extraction", unsupported=unsupported,
                                   extracted=result[0].parsed)
+            elif repeated := repeated_items(result[0].parsed):
+                done[s.id] = drop(s, self.ctx, "repeated_items", lists=repeated, extracted=result[0].parsed)
             else:
                 out[s.id] = self._extract_sample(s, result[0].parsed, usage[s.id])
         live = [s for s in qa if s.id in questions]

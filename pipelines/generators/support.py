@@ -6,7 +6,7 @@ is supported when at least half its content words (`min_support`) occur in the p
 five letters, a shorter word matching the start of a longer one: "randomised"/"randomized",
 "trial"/"trials", "long"/"longest"); a number when the passage writes it. This is
 lexical: a fact stitched from the passage's own words but attributed wrongly still passes; for that use a
-judge (`filter.judge` with the `faithfulness` rubric).
+judge (`filter.judge` with the `faithfulness` rubric). `repeated_items` finds lists that repeat an item.
 """
 
 from __future__ import annotations
@@ -49,6 +49,26 @@ def unsupported_values(value: Any, passage: str, min_support: float) -> list[str
             words = _stems(v)
             if words and len(words & stems) / len(words) < min_support:
                 out.append(f"{path}={v!r}")
+
+    visit(value, "")
+    return out
+
+
+def repeated_items(value: Any) -> list[str]:
+    """'path' of each list in `value` (an extraction) that holds the same item twice: a small model's loop
+    ("farmers", "irrigation", "farmers", "irrigation", ...), never what the text says."""
+    out: list[str] = []
+
+    def visit(v: Any, path: str) -> None:
+        if isinstance(v, dict):
+            for k, x in v.items():
+                visit(x, f"{path}.{k}" if path else k)
+        elif isinstance(v, list):
+            keys = [x.casefold().strip() if isinstance(x, str) else repr(x) for x in v]
+            if len(set(keys)) < len(keys):
+                out.append(path)
+            for j, x in enumerate(v):
+                visit(x, f"{path}[{j}]")
 
     visit(value, "")
     return out

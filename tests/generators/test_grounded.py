@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 
 from pipelines.generators.grounded import DEFAULT_SCHEMA
-from pipelines.generators.support import unsupported_values
+from pipelines.generators.support import repeated_items, unsupported_values
 from tests.generators.helpers import assert_provenance, make_step, run
 
 QA_DROPS = {"not_a_question", "copied_example", "question_off_passage", "empty_question", "empty_answer"}
@@ -67,14 +67,14 @@ def test_extraction_is_schema_valid_json(passages):
     assert any(not s.dropped for s in out), [s.verdicts[-1].to_dict() for s in out]
     for seed, s in zip(docs, out):
         if s.dropped:
-            assert s.verdicts[-1].reason in ("unsupported_extraction", "structured_output_invalid")
+            assert s.verdicts[-1].reason in ("unsupported_extraction", "repeated_items", "structured_output_invalid")
             continue
         user, assistant = s.messages
         assert seed.meta["passage"] in user.content
         value = json.loads(assistant.content)
         jsonschema.validate(value, DEFAULT_SCHEMA)
         assert s.meta["extracted"] == value and s.meta["schema"] == DEFAULT_SCHEMA
-        assert unsupported_values(value, seed.meta["passage"], 0.5) == []
+        assert unsupported_values(value, seed.meta["passage"], 0.5) == [] and repeated_items(value) == []
         assert_provenance(s, "generate.grounded", "grounded/fewshot_extract.jinja")
 
 
@@ -117,13 +117,19 @@ def test_extraction_support(extracted, unsupported):
     assert unsupported_values(extracted, PASSAGE, 0.5) == unsupported
 
 
+def test_repeated_items():
+    assert repeated_items({"entities": ["farmers", "irrigation", "Farmers"], "facts": ["a", "b"]}) == ["entities"]
+    assert repeated_items({"a": [{"x": [1, 1]}], "b": [1, 2]}) == ["a[0].x"]
+    assert repeated_items({"entities": ["Danube", "Volga"]}) == []
+
+
 def test_unsupported_extractions_are_dropped_with_the_values(passages):
     tmp, docs = passages
     strict = run(make_step("generate.grounded", tmp, task="extract", min_support=1.0), docs[:6])
     relaxed = run(make_step("generate.grounded", tmp, task="extract", min_support=0.0), docs[:6])
     for seed, s, r in zip(docs, strict, relaxed):
-        if r.dropped:  # only the schema can drop when the check is off
-            assert r.verdicts[-1].reason == "structured_output_invalid"
+        if r.dropped:  # with the support check off, only the schema or a repeated item can drop
+            assert r.verdicts[-1].reason in ("structured_output_invalid", "repeated_items")
             continue
         # The same extraction (same seed, from the cache), judged by the two thresholds.
         left = unsupported_values(r.meta["extracted"], seed.meta["passage"], 1.0)
