@@ -70,6 +70,19 @@ def _plain(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.casefold()))
 
 
+def _best_of(res: list[Any], problem_of: Any) -> tuple[tuple[int, str] | None, list[tuple[int, str, Any]]]:
+    """Best of n: (index, text) of the first candidate, in seed order, with no problem (None if none), and
+    (index, text, problem) for each candidate rejected before it."""
+    rejected = []
+    for i, out in enumerate(res):
+        text = tidy(out.text, out.finish_reason == "length")
+        problem = problem_of(text)
+        if problem is None:
+            return (i, text), rejected
+        rejected.append((i, text, problem))
+    return None, rejected
+
+
 def _note_repeated_enum(w: _Work, call: dict[str, Any]) -> None:
     """After a degenerate call such as get_exchange_rate(base="USD", quote="USD"), the retry may not give the
     later parameter that value again. A small model's prior for the first enum value is so strong that a
@@ -378,16 +391,13 @@ class FunctionCalling(Step):
             if isinstance(res, RequestError):
                 self._drop(w, drop_reason(res), error=res.reason, stage="request")
                 continue
-            # Best of n: the first candidate (in seed order) that passes the checks becomes the request.
-            failures: dict[str, Any] = {}
-            for i, out in enumerate(res):
-                text = tidy(out.text, out.finish_reason == "length")
-                problem = self._request_problem(w, text)
-                if problem is None:
-                    w.request, w.picked["request"] = text, i
-                    break
-                failures.setdefault(problem[0], []).append({"request": text, "index": i, **problem[1]})
+            kept, rejected = _best_of(res, lambda text: self._request_problem(w, text))
+            if kept is not None:
+                w.picked["request"], w.request = kept
             else:
+                failures: dict[str, Any] = {}
+                for i, text, (reason, details) in rejected:
+                    failures.setdefault(reason, []).append({"request": text, "index": i, **details})
                 ungrounded = failures.get("ungrounded_argument", [])
                 if self.params.reanchor and ungrounded:
                     # The request leads from here: the first calls are decoded again from it (`_reanchor`).
@@ -465,16 +475,13 @@ class FunctionCalling(Step):
             if isinstance(res, RequestError):
                 self._drop(w, drop_reason(res), error=res.reason, stage="answer")
                 continue
-            # Best of n, as for requests: the first candidate that passes the checks is the answer.
-            failures: dict[str, list[str]] = {}
-            for i, out in enumerate(res):
-                text = tidy(out.text, out.finish_reason == "length")
-                problem = self._answer_problem(w, text)
-                if problem is None:
-                    w.answer, w.picked["answer"] = text, i
-                    break
-                failures.setdefault(problem, []).append(text)
+            kept, rejected = _best_of(res, lambda text: self._answer_problem(w, text))
+            if kept is not None:
+                w.picked["answer"], w.answer = kept
             else:
+                failures: dict[str, list[str]] = {}
+                for _, text, problem in rejected:
+                    failures.setdefault(problem, []).append(text)
                 reason = next(r for r in ("ungrounded_answer", "copied_example", "empty_answer") if r in failures)
                 self._drop(w, reason, answer=failures[reason][0], candidates=failures)
 

@@ -20,7 +20,7 @@ import re
 from typing import Any
 
 from pipelines.core.sample import Message, ToolCall, canonical_json
-from pipelines.tools.grounding import ungrounded_values
+from pipelines.tools.grounding import leaves, ungrounded_values
 from pipelines.tools.prompting import result_json
 from pipelines.tools.schema import tool_name, tool_parameters, validate_calls
 
@@ -45,7 +45,7 @@ def check_turn(calls: Calls, offered: list[dict[str, Any]], expected: list[str],
         texts = [v for v in c["arguments"].values() if isinstance(v, str)]
         if len(set(texts)) < len(texts):
             return "degenerate_call", {"call": c}
-        runaway = [v for v in _leaves(c["arguments"]) if _runaway(v)]
+        runaway = [v for v in leaves(c["arguments"]) if _runaway(v)]
         if runaway:
             return "degenerate_call", {"call": c, "runaway": runaway}
     keys = [canonical_json(c) for c in calls]
@@ -60,17 +60,7 @@ def check_turn(calls: Calls, offered: list[dict[str, Any]], expected: list[str],
 _RUN = re.compile(r"(.)\1{8,}")
 
 
-def _leaves(value: Any) -> list[Any]:
-    if isinstance(value, dict):
-        return [x for v in value.values() for x in _leaves(v)]
-    if isinstance(value, list):
-        return [x for v in value for x in _leaves(v)]
-    return [value]
-
-
 def _runaway(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
     if isinstance(value, (int, float)):
         return abs(value) >= 1e12
     return isinstance(value, str) and _RUN.search(value) is not None

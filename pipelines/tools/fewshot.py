@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from pipelines.tools.executors import builtin_executors
+from pipelines.tools.grounding import leaves
 from pipelines.tools.prompting import calls_json, result_json, signature
 from pipelines.tools.schema import normalise_tool, tool_name, validate_calls
 
@@ -74,20 +75,10 @@ def needs_line(case: str, planned: list[list[str]], offered: list[str]) -> str:
     return " and ".join(distinct) + ", in one go"
 
 
-def _leaves(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        return [x for v in value.values() for x in _leaves(v)]
-    if isinstance(value, list):
-        return [x for v in value for x in _leaves(v)]
-    if isinstance(value, bool) or value is None:
-        return []
-    return [str(value)]
-
-
 def mentions_line(calls: list[dict[str, Any]]) -> str:
     """The 'Mentions:' line: every value the calls use, which the request must state. Listing them is
     what makes a small model write a request that contains them."""
-    values = list(dict.fromkeys(v for c in calls for v in _leaves(c["arguments"])))
+    values = list(dict.fromkeys(str(v) for c in calls for v in leaves(c["arguments"])))
     return ", ".join(values) if values else "nothing the tools need"
 
 

@@ -61,7 +61,7 @@ def context_numbers(text: str) -> list[float]:
     return numbers
 
 
-def _number_in(value: float, numbers: list[float]) -> bool:
+def number_in(value: float, numbers: list[float]) -> bool:
     return any(math.isclose(value, n, rel_tol=1e-6, abs_tol=1e-9) for n in numbers)
 
 
@@ -75,7 +75,7 @@ def _date_in(value: str, text: str, numbers: list[float]) -> bool:
         return False
     year, month, day = (int(g) for g in iso.groups())
     month_named = 1 <= month <= 12 and re.search(rf"\b{_MONTHS[month - 1]}", text) is not None
-    return _number_in(year, numbers) and _number_in(day, numbers) and (month_named or _number_in(month, numbers))
+    return number_in(year, numbers) and number_in(day, numbers) and (month_named or number_in(month, numbers))
 
 
 def _exempt(schema: dict[str, Any]) -> bool:
@@ -99,7 +99,7 @@ def ungrounded_values(arguments: dict[str, Any], parameters: dict[str, Any], con
             for j, v in enumerate(value):
                 visit(v, items, f"{path}[{j}]")
         elif isinstance(value, (int, float)):
-            if not _number_in(float(value), numbers):
+            if not number_in(float(value), numbers):
                 missing.append(f"{path}={value!r}")
         elif isinstance(value, str):
             needle = _norm(value)
@@ -110,7 +110,7 @@ def ungrounded_values(arguments: dict[str, Any], parameters: dict[str, Any], con
                 return
             if _ARITHMETIC.match(value) and any(ch.isdigit() for ch in value):
                 parts = [_to_float(t) for t in _NUMBER.findall(value)]
-                if all(p is not None and _number_in(abs(p), numbers) for p in parts):
+                if all(p is not None and number_in(abs(p), numbers) for p in parts):
                     return
             missing.append(f"{path}={value!r}")
 
@@ -118,11 +118,12 @@ def ungrounded_values(arguments: dict[str, Any], parameters: dict[str, Any], con
     return missing
 
 
-def _leaves(value: Any) -> list[Any]:
+def leaves(value: Any) -> list[Any]:
+    """The plain values (numbers, strings) in a JSON value; booleans and nulls are not values to copy."""
     if isinstance(value, dict):
-        return [x for v in value.values() for x in _leaves(v)]
+        return [x for v in value.values() for x in leaves(v)]
     if isinstance(value, list):
-        return [x for v in value for x in _leaves(v)]
+        return [x for v in value for x in leaves(v)]
     return [] if isinstance(value, bool) or value is None else [value]
 
 
@@ -130,8 +131,8 @@ def answer_uses_results(answer: str, results: list[Any]) -> bool:
     """Does the final answer state at least one value from the tool results (a number, or a text of three
     characters or more)? An answer that uses none of them did not read them."""
     text, numbers = _norm(answer), context_numbers(answer)
-    for leaf in _leaves(results):
-        if isinstance(leaf, (int, float)) and _number_in(float(leaf), numbers):
+    for leaf in leaves(results):
+        if isinstance(leaf, (int, float)) and number_in(float(leaf), numbers):
             return True
         if isinstance(leaf, str) and len(leaf.strip()) >= 3 and _norm(leaf) in text:
             return True
