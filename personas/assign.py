@@ -19,7 +19,7 @@ from dataclasses import replace
 from pydantic import Field
 
 from personas.bank import load_bank
-from personas.sampler import SampleParams, sample_personas
+from personas.sampler import SampleParams, SamplePersonas, sample_personas
 from pipelines.core.registry import register
 from pipelines.core.sample import Sample
 from pipelines.core.step import Step
@@ -33,6 +33,8 @@ class AssignParams(SampleParams):
 class AssignPersonas(Step):
     kind = "map"
     Params = AssignParams
+
+    input_paths = SamplePersonas.input_paths
 
     @classmethod
     def fingerprint_files(cls) -> list:

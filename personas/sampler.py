@@ -162,11 +162,13 @@ class SamplePersonas(Step):
     Params = SampleParams
 
     @classmethod
-    def input_files(cls, params: dict) -> list[str]:
+    def input_paths(cls, params: dict) -> dict[tuple, Path]:
         # The bank's content decides which personas are drawn: an edited bank must not reuse old samples.
+        from pathlib import Path
+
         from personas.bank import DEFAULT_BANK
 
-        return [params.get("bank") or str(DEFAULT_BANK)]
+        return {("bank",): Path(params.get("bank") or DEFAULT_BANK)}
 
     @classmethod
     def fingerprint_files(cls) -> list:

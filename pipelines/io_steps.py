@@ -25,8 +25,8 @@ class ReadJsonl(Step):
     Params = ReadJsonlParams
 
     @classmethod
-    def input_files(cls, params: dict) -> list[str]:
-        return [params["path"]]
+    def input_paths(cls, params: dict) -> dict[tuple, Path]:
+        return {("path",): Path(params["path"])}
 
     def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
         path = Path(self.params.path)

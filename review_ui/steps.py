@@ -82,6 +82,10 @@ class ReviewPull(Step):
     kind = "source"
     Params = PullParams
 
+    @classmethod
+    def input_paths(cls, params: dict) -> dict[tuple, Path]:
+        return {("snapshot",): Path(params["snapshot"])}
+
     def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
         from review_ui.merge import merge_record
         from review_ui.pull import read_snapshot

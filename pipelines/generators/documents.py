@@ -122,6 +122,10 @@ class DocumentSeeds(Step):
     Params = DocumentsParams
 
     @classmethod
+    def input_paths(cls, params: dict) -> dict[tuple, Path]:
+        return {("paths", i): resolve_path(p) for i, p in enumerate(params["paths"])}
+
+    @classmethod
     def fingerprint_files(cls) -> list[Path]:
         # The JSONL reader it shares lives in seeds.py: a change there changes what this step reads.
         return [Path(seeds.__file__)]

@@ -107,6 +107,10 @@ class JsonlSeeds(Step):
     kind = "source"
     Params = JsonlSeedParams
 
+    @classmethod
+    def input_paths(cls, params: dict) -> dict[tuple, Path]:
+        return {("path",): resolve_path(params["path"])}
+
     def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
         yield from seed_samples(self.params, resolve_path(self.params.path), self.ctx.step_name)
 
@@ -124,6 +128,10 @@ class Gsm8kSeeds(Step):
 
     kind = "source"
     Params = Gsm8kParams
+
+    @classmethod
+    def input_paths(cls, params: dict) -> dict[tuple, Path]:
+        return {("data_dir",): resolve_path(params["data_dir"]) / f"{params['split']}.jsonl"}
 
     def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
         p = self.params

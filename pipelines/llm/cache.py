@@ -1,7 +1,9 @@
 """A SQLite request cache in front of any backend, so a resumed run never asks the model twice.
 
 Several worker processes share one cache file, each with its own connection: WAL mode lets readers run
-beside a writer, and a busy timeout makes writers queue instead of failing. Every insert is one
+beside a writer, and a busy timeout makes writers queue instead of failing. Creating the file (the WAL
+switch, the schema) is not covered by the busy timeout, so it happens under an advisory file lock, with
+retries, and the executor does it once before any worker starts. Every insert is one
 transaction holding both the cached answer and its `calls` log row, so a process killed at any point
 leaves either the whole entry or nothing. The `calls` table logs each request that reached the model,
 with the tokens and cost it took and, when it failed, why: that is how tests and benchmarks prove that no
@@ -10,14 +12,17 @@ prompt was answered twice, and what the run directory's budget (`pipelines.llm.b
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+import random
 import sqlite3
 import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -56,14 +61,31 @@ def request_key(request: Request, model_id: str) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # isolation_level=None: no implicit transactions; we open them explicitly with BEGIN IMMEDIATE.
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-    conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
-    conn.execute("PRAGMA journal_mode=WAL")
-    # NORMAL is crash-safe for process kills under WAL (only an OS crash may lose the last commits).
-    conn.execute("PRAGMA synchronous=NORMAL")
+def _retry_locked(what: str, fn, attempts: int = 12):
+    """Run fn(), retrying with backoff while SQLite says the database is locked or busy.
+
+    SQLite does not call the busy handler for every lock: switching a new file's journal mode to WAL
+    (and creating its schema) while other processes do the same fails at once with "database is
+    locked". Those steps are idempotent, so retrying them is safe.
+    """
+    delay = 0.005
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc) or attempt == attempts - 1:
+                raise sqlite3.OperationalError(f"{what}: {exc}") from exc
+        time.sleep(delay * (1 + random.random()))
+        delay = min(delay * 2, 1.0)
+    raise AssertionError("unreachable")
+
+
+def _set_up(conn: sqlite3.Connection) -> None:
+    """WAL mode, the schema and the accounting columns; idempotent, so any process may (re)do it."""
+    if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower()
+        if mode != "wal":  # another connection held the file open in a mode that cannot switch now
+            raise sqlite3.OperationalError("database is locked (journal mode stayed %s)" % mode)
     conn.executescript(_SCHEMA)
     have = {row[1] for row in conn.execute("PRAGMA table_info(calls)")}
     for name, decl in _CALL_COLUMNS.items():
@@ -73,7 +95,47 @@ def _connect(path: Path) -> sqlite3.Connection:
             except sqlite3.OperationalError as exc:  # another process added it first
                 if "duplicate column" not in str(exc):
                     raise
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # isolation_level=None: no implicit transactions; we open them explicitly with BEGIN IMMEDIATE.
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        # NORMAL is crash-safe for process kills under WAL (only an OS crash may lose the last commits).
+        conn.execute("PRAGMA synchronous=NORMAL")
+        # Creating the file is serialised across processes with an advisory lock beside it, so a fresh
+        # run directory's workers do not all race on the journal-mode switch; the retry covers whatever
+        # the lock cannot (a filesystem without flock, another program opening the file).
+        with _file_lock(path.with_name(path.name + ".lock")):
+            _retry_locked(f"opening the request cache {path}", lambda: _set_up(conn))
+    except BaseException:
+        conn.close()
+        raise
     return conn
+
+
+@contextmanager
+def _file_lock(lock_path: Path):
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:  # a read-only folder: nothing to serialise against, the retry still applies
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            pass
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def init_cache(path: Path | str) -> None:
+    """Create the cache file (WAL, schema) before any worker opens it: called by the executor."""
+    _connect(Path(path)).close()
 
 
 def cache_report(cache_path: Path | str) -> dict[str, int]:

@@ -40,7 +40,8 @@ class LLMConfig(BaseModel):
     backend: Backend = Field("llama_cpp", description="which backend serves requests")
     model: str = Field(
         "embedded-gemma-270m",
-        description="llama_cpp: GGUF path or 'embedded-gemma-270m'; openai: the server's model name; "
+        description="llama_cpp: GGUF path or an embedded model (embedded-qwen-0.5b, embedded-qwen-1.5b, "
+                    "embedded-gemma-270m); openai: the server's model name; "
                     "vllm/transformers: a local checkpoint folder (or a hub name already in the HF cache)",
     )
     temperature: float = Field(0.8, ge=0.0, le=5.0)
@@ -98,9 +99,9 @@ class LLMConfig(BaseModel):
     def _backend_needs(self) -> LLMConfig:
         if self.backend == "openai" and not self.base_url:
             raise ValueError("backend 'openai' needs base_url (e.g. http://127.0.0.1:8000/v1)")
-        if self.backend in ("vllm", "transformers") and self.model == "embedded-gemma-270m":
+        if self.backend in ("vllm", "transformers") and self.model.startswith("embedded-"):
             raise ValueError(f"backend {self.backend!r} needs model: a checkpoint folder; "
-                             "'embedded-gemma-270m' is a GGUF for backend llama_cpp")
+                             f"{self.model!r} is a GGUF for backend llama_cpp")
         return self
 
 

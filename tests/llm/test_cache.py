@@ -208,3 +208,40 @@ def test_factory_validates_and_wraps_without_loading(tmp_path):
         build_client({"temperature": "hot"}, cache_path=None)
     with pytest.raises(ValidationError):
         build_client({"backend": "vllm"}, cache_path=None)
+
+
+def _race_rounds(paths, barrier, worker, out):
+    """One of several processes: for each fresh path, wait for the others, then open and write at once."""
+    for path in paths:
+        barrier.wait(timeout=60)
+        try:
+            client = CachedClient(StubBackend(), path)
+            for i in range(5):
+                client.complete(f"w{worker} p{i}", sampling=S)
+            client.close()
+            out.put(None)
+        except Exception as exc:  # reported, not raised: a dead worker would break the barrier for all
+            out.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_many_processes_creating_one_fresh_cache_at_the_same_instant(tmp_path):
+    # A fresh run directory: every worker opens llm_cache.sqlite that nobody has created yet. Switching
+    # a new file to WAL needs a lock the busy timeout does not wait for ("database is locked", issue 12).
+    workers, rounds = 8, 20
+    paths = [tmp_path / f"round{r}" / "llm_cache.sqlite" for r in range(rounds)]
+    ctx = mp.get_context("spawn")
+    barrier, out = ctx.Barrier(workers), ctx.Queue()
+    procs = [ctx.Process(target=_race_rounds, args=(paths, barrier, w, out)) for w in range(workers)]
+    for p in procs:
+        p.start()
+    errors = [e for e in (out.get(timeout=120) for _ in range(workers * rounds)) if e is not None]
+    for p in procs:
+        p.join(timeout=60)
+    assert errors == []
+    for path in paths:
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            stored = {k for (k,) in conn.execute("SELECT key FROM entries")}
+        assert len(stored) == workers * 5
+        assert cache_report(path) == {"entries": workers * 5, "model_calls": workers * 5,
+                                      "prompts_sent_twice": 0, "failed_calls": 0}
