@@ -22,6 +22,7 @@ from filters.templates import files_in, load_yaml, render, template_hash
 from pipelines.core.registry import register
 from pipelines.core.sample import Sample
 from pipelines.core.step import Params
+from pipelines.llm.prompt_style import PromptStyled, Template, template_field
 
 _FOLDER = "judge"
 _BATCH = 16  # requests handed to the backend together (servers answer them concurrently)
@@ -41,7 +42,7 @@ class JudgeParams(Params):
     rubric: str = Field("helpfulness", description="a built-in rubric (helpfulness, correctness, tool_use, faithfulness) or the "
                                                      "rubric text")
     threshold: float = Field(3.0, ge=SCALE[0], le=SCALE[1], description="lowest score kept (1-5)")
-    template: Literal["fewshot", "chat"] = Field("fewshot", description="fewshot: base models; chat: instruct models")
+    template: Template = template_field()
     n_examples: int = Field(3, ge=0, le=5, description="graded examples in the few-shot prompt")
     temperature: float | None = Field(0.0, ge=0.0, le=2.0, description="sampling temperature (null: the llm block's)")
     max_tokens: int = Field(96, ge=16, description="tokens for the JSON grade")
@@ -87,7 +88,7 @@ class Judge(Filter):
         sampling = Sampling(temperature=cfg["temperature"] if p.temperature is None else p.temperature,
                             top_p=cfg["top_p"], max_tokens=p.max_tokens, seed=seed)
         conversation = render_conversation(s, p.max_chars)
-        if p.template == "fewshot":
+        if self.style == "fewshot":
             examples = load_yaml(f"{_FOLDER}/examples.yaml")[: p.n_examples]
             prompt = render(f"{_FOLDER}/fewshot.jinja", rubric=rubric, examples=examples, conversation=conversation)
             return request_of(prompt, sampling=sampling, json_schema=GRADE_SCHEMA)
@@ -112,7 +113,7 @@ class Judge(Filter):
             return
         p = self.params
         rubric_name, _ = self._rubric()
-        tname = f"{_FOLDER}/{p.template}.jinja"
+        tname = f"{_FOLDER}/{self.style}.jinja"
         results = self.ctx.llm.generate([self._request(s) for s in batch])
         for s, res in zip(batch, results):
             if isinstance(res, RequestError):

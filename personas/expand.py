@@ -33,6 +33,7 @@ from pipelines.core.sample import Sample, Verdict
 from pipelines.core.step import Params, Step
 from pipelines.llm.client import Request, Sampling
 from pipelines.llm.errors import RequestError, drop_reason
+from pipelines.llm.prompt_style import PromptStyled, Template, template_field
 
 PROMPTS = Path(__file__).resolve().parent / "prompts"
 SHOWN = ("occupation", "region", "age_band", "expertise", "goals", "communication_style")
@@ -63,8 +64,7 @@ def _words(text: str) -> list[str]:
 
 
 class ExpandParams(Params):
-    template: Literal["fewshot", "chat"] = Field(
-        "fewshot", description="fewshot: completion prompt for base models; chat: chat API for instruct models")
+    template: Template = template_field()
     n_examples: int = Field(2, ge=1, le=4)
     max_tokens: int = Field(120, ge=16)
     min_chars: int = Field(60, ge=1, description="shorter expansions are dropped")
@@ -72,7 +72,7 @@ class ExpandParams(Params):
 
 
 @register("personas.expand")
-class ExpandPersonas(Step):
+class ExpandPersonas(PromptStyled, Step):
     kind = "map"
     uses_llm = True
     Params = ExpandParams
@@ -112,7 +112,7 @@ class ExpandPersonas(Step):
         p, cfg = self.params, self.ctx.llm_config
         attrs = {k: s.persona.get(k, "unknown") for k in SHOWN}
         seed = derive_seed(cfg["seed"], s.persona.get("id"), "expand")
-        if p.template == "chat":
+        if self.style == "chat":
             text = _ENV.get_template("expand_chat.jinja").render(attributes=attrs)
             smp = Sampling(cfg["temperature"], cfg["top_p"], p.max_tokens, (), seed)
             return Request(smp, messages=({"role": "user", "content": text},))
@@ -135,7 +135,7 @@ class ExpandPersonas(Step):
             return s.with_verdict(Verdict(name, False, reason, details={"expansion": text}))
         attrs = {k: v for k, v in s.persona.items() if k not in ("id", "description")}
         expanded = Persona(**attrs, description=text).model_dump()
-        tname = "expand_fewshot.jinja" if self.params.template == "fewshot" else "expand_chat.jinja"
+        tname = "expand_fewshot.jinja" if self.style == "fewshot" else "expand_chat.jinja"
         prov = {**s.provenance, "persona_expansion": {
             "step": name, "generator": "personas.expand", "template": f"personas/{tname}",
             "template_hash": _hash(tname), "model": self.ctx.llm.model_id, "from_persona_id": s.persona.get("id"),

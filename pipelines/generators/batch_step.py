@@ -11,8 +11,9 @@ from typing import Any, ClassVar
 
 from pipelines.core.sample import Sample
 from pipelines.core.step import Step
-from pipelines.generators import calls
+from pipelines.generators import calls, turn_checks, user_voice
 from pipelines.generators.calls import drop, request_drop, tidy
+from pipelines.generators.turn_checks import voice_problem
 from pipelines.generators.templates import derive_seed, files_in
 from pipelines.llm.errors import RequestError
 
@@ -29,7 +30,8 @@ class BatchGenerator(Step, ABC):
 
     @classmethod
     def fingerprint_files(cls) -> list:
-        return [*(f for folder in cls.prompt_folders for f in files_in(folder)), calls.HERE, HERE]
+        return [*(f for folder in cls.prompt_folders for f in files_in(folder)), calls.HERE, HERE,
+                Path(turn_checks.__file__), *user_voice.fingerprint_files()]
 
     def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
         for batch in calls.batches(samples, self.params.batch_size):
@@ -39,12 +41,24 @@ class BatchGenerator(Step, ABC):
     def _batch(self, batch: list[Sample]) -> list[Sample]:
         """The batch's output samples, in input order (kept or dropped with a verdict)."""
 
-    def _text(self, s: Sample, result: Any, stage: str, done: dict[str, Sample]) -> str | None:
-        """The tidied text of a result, or None after recording the sample's drop."""
+    def _text(self, s: Sample, result: Any, stage: str, done: dict[str, Sample], voice: str | None = None,
+              asked: str = "") -> str | None:
+        """The tidied text of a result, or None after recording the sample's drop. voice: "user" or
+        "assistant", for a message that joins the conversation: an instruct model's failures of that role
+        (`turn_checks.voice_problem`: letters, placeholders, truncation, ...) are drops too."""
         if isinstance(result, RequestError):
             done[s.id] = request_drop(s, self.ctx, result, stage)
             return None
-        text = tidy(*calls.first_text(result))
+        raw, truncated = calls.first_text(result)
+        if isinstance(result[0].parsed, dict):  # a user message asked for as test data (user_voice)
+            raw = next(iter(user_voice.messages(result[0])), "")
+        if voice is not None and getattr(self, "style", None) == "chat":
+            problem = voice_problem(voice, raw.strip(), result[0].finish_reason, asked,
+                                    calls.persona_text(s) or "" if voice == "user" else "")
+            if problem is not None:
+                done[s.id] = drop(s, self.ctx, problem, stage=stage, raw=raw[:4000])
+                return None
+        text = tidy(raw, truncated)
         if not text:
             # Rounds of one stage (evolve_0, evolve_1) share one reason.
             done[s.id] = drop(s, self.ctx, f"empty_{stage.split('_')[0]}", raw=result[0].text)

@@ -33,6 +33,7 @@ from pipelines.generators.calls import Usage, drop, request_drop, run_batch, sam
 from pipelines.generators.templates import PROMPTS, derive_seed, examples, render, template_hash
 from pipelines.llm.client import Request
 from pipelines.llm.errors import RequestError
+from pipelines.llm.prompt_style import PromptStyled, Template, template_field
 
 _FOLDER = "candidates"
 GENERATOR = "generate.candidates"
@@ -53,8 +54,7 @@ class CandidatesParams(Params):
     styles: list[str] = Field(default_factory=lambda: ["concise", "detailed"],
                               description="candidate i uses prompt style styles[i % len] (see candidates/styles.yaml)")
     include_original: bool = Field(True, description="keep the sample's own final answer as candidate 0")
-    template: Literal["fewshot", "chat"] = Field(
-        "fewshot", description="fewshot: completion prompts for base models; chat: chat API for instruct models")
+    template: Template = template_field()
     n_examples: int = Field(2, ge=0, le=6)
     max_tokens: int = Field(160, ge=8, description="answer tokens per candidate")
     max_reasoning_tokens: int = Field(200, ge=8, description="reasoning samples: reasoning tokens per candidate")
@@ -88,7 +88,7 @@ def split_prompt(s: Sample) -> tuple[list[Message], Message | None]:
 
 
 @register(GENERATOR)
-class Candidates(BatchGenerator):
+class Candidates(PromptStyled, BatchGenerator):
     Params = CandidatesParams
     prompt_folders = (_FOLDER, "multi_turn", "reasoning", "grounded")
 
@@ -173,7 +173,7 @@ class Candidates(BatchGenerator):
         temperature, style = self._setting(i)
         schema = s.meta.get("schema") if s.meta.get("task") == "extract" else None
         if self._is_reasoning(s):
-            if p.template == "chat":
+            if self.style == "chat":
                 system = {"role": "system", "content": render("reasoning/chat_system.jinja")}
                 smp = sampling(cfg, p.max_reasoning_tokens + p.max_tokens, (), s.id, "candidate", i,
                                temperature=temperature)
@@ -183,7 +183,7 @@ class Candidates(BatchGenerator):
                            temperature=temperature)
             return Request(smp, prompt=text)
         max_tokens = p.max_tokens if schema is None else max(p.max_tokens, 256)
-        if schema is not None and p.template == "fewshot" and s.meta.get("passage"):
+        if schema is not None and self.style == "fewshot" and s.meta.get("passage"):
             # A grounded extraction: the extraction prompt itself (with its worked examples when the schema
             # is the default one) gives a base model far better candidates than a conversation transcript.
             shots = [] if schema != grounded.DEFAULT_SCHEMA else [
@@ -193,7 +193,7 @@ class Candidates(BatchGenerator):
                           schema_json=json.dumps(schema, ensure_ascii=False))
             return Request(sampling(cfg, max_tokens, (), s.id, "candidate", i, temperature=temperature),
                            prompt=text, json_schema=schema)
-        if p.template == "chat":
+        if self.style == "chat":
             system = {"role": "system", "content": render(f"{_FOLDER}/chat_system.jinja", preamble=styles()[style])}
             smp = sampling(cfg, max_tokens, (), s.id, "candidate", i, temperature=temperature)
             return Request(smp, messages=(system, *(m.to_dict() for m in prompt)), json_schema=schema)
@@ -217,11 +217,11 @@ class Candidates(BatchGenerator):
         p, cfg = self.params, self.ctx.llm_config
         temperature, style = self._setting(i)
         if self._is_reasoning(s):
-            tname = "reasoning/chat_system.jinja" if p.template == "chat" else "reasoning/fewshot.jinja"
-        elif s.meta.get("task") == "extract" and s.meta.get("passage") and p.template == "fewshot":
+            tname = "reasoning/chat_system.jinja" if self.style == "chat" else "reasoning/fewshot.jinja"
+        elif s.meta.get("task") == "extract" and s.meta.get("passage") and self.style == "fewshot":
             tname = "grounded/fewshot_extract.jinja"
         else:
-            tname = f"{_FOLDER}/{'chat_system.jinja' if p.template == 'chat' else 'fewshot.jinja'}"
+            tname = f"{_FOLDER}/{'chat_system.jinja' if self.style == 'chat' else 'fewshot.jinja'}"
         return {
             "origin": "generated",
             "step": self.ctx.step_name,

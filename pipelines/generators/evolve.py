@@ -25,11 +25,12 @@ from pydantic import Field, field_validator
 from pipelines.core.registry import register
 from pipelines.core.sample import Message, Sample
 from pipelines.core.step import Params
-from pipelines.generators import calls
+from pipelines.generators import calls, user_voice
 from pipelines.generators.batch_step import BatchGenerator
 from pipelines.generators.calls import Usage, drop, run_batch, sampling
 from pipelines.generators.templates import derive_seed, examples, render, template_hash
 from pipelines.llm.client import Request
+from pipelines.llm.prompt_style import PromptStyled, Template, template_field
 
 _FOLDER = "evolve"
 GENERATOR = "generate.evolve"
@@ -43,8 +44,7 @@ class EvolveParams(Params):
     operations: list[str] = Field(default_factory=lambda: list(OPERATIONS),
                                   description=f"operations to draw from: {', '.join(OPERATIONS)}")
     rounds: int = Field(1, ge=1, le=5, description="evolutions applied one after another")
-    template: Literal["fewshot", "chat"] = Field(
-        "fewshot", description="fewshot: completion prompts for base models; chat: chat API for instruct models")
+    template: Template = template_field()
     n_examples: int = Field(3, ge=1, le=4, description="example rewrites per few-shot prompt")
     answer: bool = Field(True, description="also write the assistant's answer; false: emit the instruction as a seed")
     min_chars: int = Field(20, ge=1, description="shorter rewrites are eliminated")
@@ -73,7 +73,7 @@ def seed_instruction(s: Sample) -> str | None:
 
 
 @register(GENERATOR)
-class Evolve(BatchGenerator):
+class Evolve(PromptStyled, BatchGenerator):
     Params = EvolveParams
     prompt_folders = (_FOLDER, "multi_turn")
 
@@ -87,7 +87,7 @@ class Evolve(BatchGenerator):
         need = [s for s in batch if seed_instruction(s) is None]
         for s, result in zip(need, run_batch(self.ctx, [self._seed_request(s) for s in need])):
             usage[s.id].add(result)
-            text = self._text(s, result, "seed", done)
+            text = self._text(s, result, "seed", done, voice="user")
             if text is None:
                 continue
             if calls.copies_example(text, [ex["turns"][0]["user"] for ex in examples("multi_turn/examples.yaml")]):
@@ -123,7 +123,7 @@ class Evolve(BatchGenerator):
             live = [s for s in batch if s.id not in done]
             for s, result in zip(live, run_batch(self.ctx, [self._answer_request(s, current[s.id]) for s in live])):
                 usage[s.id].add(result)
-                text = self._text(s, result, "answer", done)
+                text = self._text(s, result, "answer", done, voice="assistant", asked=current[s.id])
                 if text is not None:
                     answers[s.id] = text
         return [done.get(s.id) or self._sample(s, seeds[s.id], history[s.id], answers.get(s.id), usage[s.id])
@@ -143,10 +143,11 @@ class Evolve(BatchGenerator):
     def _seed_request(self, s: Sample) -> Request:
         p, cfg = self.params, self.ctx.llm_config
         description = calls.persona_text(s) or calls.DEFAULT_PERSONA
-        smp = sampling(cfg, p.max_instruction_tokens, _STOP if p.template == "fewshot" else (), s.id, "seed")
-        if p.template == "chat":
-            text = render(f"{_FOLDER}/chat_seed.jinja", persona_description=description)
-            return Request(smp, messages=({"role": "user", "content": text},))
+        smp = sampling(cfg, p.max_instruction_tokens, _STOP if self.style == "fewshot" else (), s.id, "seed")
+        if self.style == "chat":
+            goal = calls.persona_goal(s)
+            smp = replace(smp, max_tokens=smp.max_tokens + 128)  # the situation scratchpad comes first
+            return user_voice.opening(description, f"for help to {goal}" if goal else "for help with their work", smp)
         shots = self._shots(s, "seed", examples("multi_turn/examples.yaml"))
         return Request(smp, prompt=render(f"{_FOLDER}/fewshot_seed.jinja", examples=shots,
                                           persona_description=description))
@@ -154,9 +155,9 @@ class Evolve(BatchGenerator):
     def _evolve_request(self, s: Sample, instruction: str, op: str, r: int) -> Request:
         p, cfg = self.params, self.ctx.llm_config
         spec = examples(f"{_FOLDER}/examples.yaml")["operations"][op]
-        smp = sampling(cfg, p.max_instruction_tokens, _STOP if p.template == "fewshot" else (),
+        smp = sampling(cfg, p.max_instruction_tokens, _STOP if self.style == "fewshot" else (),
                        s.id, instruction, op, r)
-        if p.template == "chat":
+        if self.style == "chat":
             text = render(f"{_FOLDER}/chat_evolve.jinja", how=spec["how"], instruction=instruction)
             return Request(smp, messages=({"role": "user", "content": text},))
         shots = self._shots(s, f"{op}_{r}", spec["examples"])
@@ -165,9 +166,9 @@ class Evolve(BatchGenerator):
 
     def _answer_request(self, s: Sample, instruction: str) -> Request:
         p, cfg = self.params, self.ctx.llm_config
-        smp = sampling(cfg, p.max_answer_tokens, _STOP_ANSWER if p.template == "fewshot" else (),
+        smp = sampling(cfg, p.max_answer_tokens, _STOP_ANSWER if self.style == "fewshot" else (),
                        s.id, instruction, "answer")
-        if p.template == "chat":
+        if self.style == "chat":
             return Request(smp, messages=({"role": "user", "content": instruction},))
         shots = self._shots(s, "answer", examples(f"{_FOLDER}/examples.yaml")["answers"])
         return Request(smp, prompt=render(f"{_FOLDER}/fewshot_answer.jinja", examples=shots, instruction=instruction))
@@ -177,7 +178,7 @@ class Evolve(BatchGenerator):
     def _sample(self, seed: Sample, seed_text: str, history: list[dict[str, str]], answer: str | None,
                 usage: Usage) -> Sample:
         p = self.params
-        tname = f"{_FOLDER}/{'fewshot.jinja' if p.template == 'fewshot' else 'chat_evolve.jinja'}"
+        tname = f"{_FOLDER}/{'fewshot.jinja' if self.style == 'fewshot' else 'chat_evolve.jinja'}"
         instruction = history[-1]["after"]
         prov = calls.provenance(
             seed, self.ctx, GENERATOR, tname, template_hash(tname), usage,

@@ -42,6 +42,8 @@ from pipelines.core.sample import Sample, Verdict, canonical_json, content_hash
 from pipelines.core.step import Params, Step
 from pipelines.generators import calls as plumbing
 from pipelines.generators.calls import Usage, batches, run_batch, tidy
+from pipelines.generators import turn_checks, user_voice
+from pipelines.generators.turn_checks import voice_problem
 from pipelines.generators.templates import PROMPTS, derive_seed, files_in, template_hash
 from pipelines.llm.client import Request, Sampling
 from pipelines.llm.errors import RequestError, drop_reason
@@ -55,8 +57,10 @@ from pipelines.tools.requests import FOLDER, Conversation, Prompts
 from pipelines.tools.schema import tool_name, tool_parameters, validate_calls
 from pipelines.tools.selection import Plan, make_plan
 from pipelines.tools.simulated import read_result, simulation_request
+from pipelines.llm.prompt_style import PromptStyled, Template, template_field
 
 _TOOLS_DIR = Path(__file__).resolve().parents[1] / "tools"
+_RESULTS_ECHO = re.compile(r'^\s*(tool results?:|\[?\s*\{\s*")', re.IGNORECASE)
 Case = Literal["single", "parallel", "multiple", "multi_step", "no_tool"]
 Check = Literal["grounded", "choice", "distinct", "tool_errors"]
 CHECKS = ("grounded", "choice", "distinct", "tool_errors")
@@ -75,7 +79,10 @@ def _best_of(res: list[Any], problem_of: Any) -> tuple[tuple[int, str] | None, l
     (index, text, problem) for each candidate rejected before it."""
     rejected = []
     for i, out in enumerate(res):
-        text = tidy(out.text, out.finish_reason == "length")
+        if isinstance(out.parsed, dict):  # a chat request, asked for as JSON
+            text = str(out.parsed.get("user_message") or out.parsed.get("question", "")).strip()
+        else:
+            text = tidy(out.text, out.finish_reason == "length")
         problem = problem_of(text)
         if problem is None:
             return (i, text), rejected
@@ -118,8 +125,7 @@ class FunctionCallingParams(Params):
         description="tool sources: builtin, bfcl, bfcl:<category>, or .json/.jsonl files; seeds that carry "
                     "meta.tools (e.g. from tools.generate) use those instead")
     cases: list[Case] = Field(default_factory=lambda: list(CASES), description="cases drawn from, per seed")
-    template: Literal["fewshot", "chat"] = Field(
-        "fewshot", description="fewshot: completion prompts for base models; chat: chat API for instruct models")
+    template: Template = template_field()
     n_examples: int = Field(3, ge=1, le=6, description="few-shot examples per prompt")
     n_offered: int = Field(3, ge=2, le=8, description="tools offered in multiple-choice and no-tool samples")
     max_parallel: int = Field(2, ge=2, le=6, description="most calls in one parallel turn (a small model rarely "
@@ -212,7 +218,7 @@ class _Work:
 
 
 @register("generate.function_calling")
-class FunctionCalling(Step):
+class FunctionCalling(PromptStyled, Step):
     kind = "map"
     uses_llm = True
     Params = FunctionCallingParams
@@ -220,7 +226,7 @@ class FunctionCalling(Step):
     @classmethod
     def fingerprint_files(cls) -> list[Path]:
         # Plans, schemas, executors and checks live in pipelines/tools: a change there changes the output.
-        return [*files_in(FOLDER), plumbing.HERE, *sorted(_TOOLS_DIR.glob("*.py")),
+        return [*files_in(FOLDER), plumbing.HERE, Path(turn_checks.__file__), *user_voice.fingerprint_files(), *sorted(_TOOLS_DIR.glob("*.py")),
                 *sorted((_TOOLS_DIR / "data").iterdir())]
 
     def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
@@ -279,7 +285,7 @@ class FunctionCalling(Step):
 
     @property
     def _prompts(self) -> Prompts:
-        return Prompts(self.params.template)
+        return Prompts(self.style)
 
     def _live(self, works: list[_Work]) -> list[_Work]:
         return [w for w in works if w.verdict is None]
@@ -353,7 +359,7 @@ class FunctionCalling(Step):
                 sampling = self._sampling(w, self.params.max_result_tokens, "result", len(w.steps), j,
                                           canonical_json(call))
                 items.append((w, simulation_request(w.catalog.tools[index], call, w.catalog.result_schemas.get(index),
-                                                    sampling=sampling, template=self.params.template, shots=shots)))
+                                                    sampling=sampling, template=self.style, shots=shots)))
                 slots.append((j, w.catalog.result_schemas.get(index)))
         for (w, res), (j, schema) in zip(self._ask(items), slots):
             if w.verdict is not None:
@@ -384,7 +390,16 @@ class FunctionCalling(Step):
         for w in self._live(works):
             first = w.steps[0][0] if w.steps else []
             needs = needs_line(w.case, w.planned, [tool_name(t) for t in w.offered])
-            sampling = self._sampling(w, p.max_request_tokens, "request", stop=("\n",) if p.template == "fewshot" else ())
+            if w.case == "no_tool" and self.style == "chat":
+                # Told which tools not to need, the 0.5B teacher writes their descriptions as the message.
+                # The persona's own question (about its goal, nothing to compute) needs none of them; the
+                # choice check is what proves it.
+                sampling = self._sampling(w, p.max_request_tokens + 128, "request")
+                goal = plumbing.persona_goal(w.seed)
+                items.append((w, user_voice.opening(w.view().persona, f"for advice on how to {goal}" if goal else
+                                                    "for advice about their work", sampling, p.request_candidates)))
+                continue
+            sampling = self._sampling(w, p.max_request_tokens, "request", stop=("\n",) if self.style == "fewshot" else ())
             items.append((w, self._prompts.request(w.view(), calls_json(first) if first else "none", needs,
                                                    mentions_line(first), sampling, p.request_candidates)))
         for w, res in self._ask(items):
@@ -406,7 +421,7 @@ class FunctionCalling(Step):
                     w.reanchored = {"planned": w.steps[0][0], "missing": best["missing"]}
                     w.from_request, w.steps = True, []
                     continue
-                reason = next(r for r in ("ungrounded_argument", "copied_example", "empty_request") if r in failures)
+                reason = next(iter(failures))  # the first candidate's problem
                 self._drop(w, reason, step=0, candidates=failures)
 
     def _reanchor(self, works: list[_Work]) -> None:
@@ -430,6 +445,10 @@ class FunctionCalling(Step):
             return "empty_request", {}
         if _plain(text) in {_plain(e.request) for e in self._examples()}:
             return "copied_example", {}
+        if (voice := voice_problem("user", text, persona=plumbing.persona_text(w.seed) or "")) is not None:
+            return voice, {}
+        if any(tool_name(t) in text for t in w.offered if "_" in tool_name(t)):
+            return "request_names_tool", {}  # users ask for what they need, not for get_weather
         if w.steps and "grounded" in self.params.checks:
             return check_grounded(w.steps[0][0], w.offered, text, [])
         return None
@@ -469,7 +488,7 @@ class FunctionCalling(Step):
     def _answers(self, works: list[_Work]) -> None:
         p, items = self.params, []
         for w in self._live(works):
-            sampling = self._sampling(w, p.max_answer_tokens, "answer", stop=("\n",) if p.template == "fewshot" else ())
+            sampling = self._sampling(w, p.max_answer_tokens, "answer", stop=("\n",) if self.style == "fewshot" else ())
             items.append((w, self._prompts.answer(w.view(), sampling, p.answer_candidates)))
         for w, res in self._ask(items):
             if isinstance(res, RequestError):
@@ -482,7 +501,7 @@ class FunctionCalling(Step):
                 failures: dict[str, list[str]] = {}
                 for _, text, problem in rejected:
                     failures.setdefault(problem, []).append(text)
-                reason = next(r for r in ("ungrounded_answer", "copied_example", "empty_answer") if r in failures)
+                reason = next(iter(failures))  # the first candidate's problem
                 self._drop(w, reason, answer=failures[reason][0], candidates=failures)
 
     def _answer_problem(self, w: _Work, text: str) -> str | None:
@@ -490,6 +509,10 @@ class FunctionCalling(Step):
             return "empty_answer"
         if _plain(text) in {_plain(e.answer) for e in self._examples()}:
             return "copied_example"
+        if _RESULTS_ECHO.search(text):
+            return "echoed_tool_results"  # the results pasted back ("Tool results: [...]") instead of an answer
+        if (voice := voice_problem("assistant", text, asked=w.request)) is not None:
+            return voice
         if w.steps and "grounded" in self.params.checks and not answer_uses_results(
                 text, [r for _, rs in w.steps for r in rs]):
             return "ungrounded_answer"

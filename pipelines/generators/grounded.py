@@ -34,6 +34,7 @@ from pipelines.generators.support import repeated_items, unsupported_values
 from pipelines.generators.templates import derive_seed, examples, render, template_hash
 from pipelines.llm.client import Request
 from pipelines.llm.errors import RequestError
+from pipelines.llm.prompt_style import PromptStyled, Template, template_field
 
 _FOLDER = "grounded"
 GENERATOR = "generate.grounded"
@@ -60,8 +61,7 @@ class GroundedParams(Params):
     extract_share: float = Field(0.34, ge=0.0, le=1.0, description="mixed: share of passages given extraction")
     extract_schema: dict[str, Any] | None = Field(
         None, description="JSON Schema for extraction; default: topic, entities, facts")
-    template: Literal["fewshot", "chat"] = Field(
-        "fewshot", description="fewshot: completion prompts for base models; chat: chat API for instruct models")
+    template: Template = template_field()
     n_examples: int = Field(2, ge=0, le=4, description="worked examples per few-shot prompt")
     min_support: float = Field(0.5, ge=0.0, le=1.0, description="extract: share of each extracted text's content "
                                "words that must occur in the passage (0 turns the check off)")
@@ -87,7 +87,7 @@ class GroundedParams(Params):
 
 
 @register(GENERATOR)
-class Grounded(BatchGenerator):
+class Grounded(PromptStyled, BatchGenerator):
     Params = GroundedParams
     prompt_folders = (_FOLDER,)
 
@@ -116,7 +116,7 @@ class Grounded(BatchGenerator):
         questions: dict[str, str] = {}
         for s, result in zip(qa, results[: len(qa)]):
             usage[s.id].add(result)
-            text = self._text(s, result, "question", done)
+            text = self._text(s, result, "question", done, voice="user")
             if text is None:
                 continue
             reason = self._bad_question(s, text)
@@ -140,7 +140,7 @@ class Grounded(BatchGenerator):
         answers = run_batch(self.ctx, [self._answer_request(s, questions[s.id]) for s in live])
         for s, result in zip(live, answers):
             usage[s.id].add(result)
-            text = self._text(s, result, "answer", done)
+            text = self._text(s, result, "answer", done, voice="assistant", asked=questions[s.id])
             if text is None:
                 continue
             if calls.copies_example(text, [ex["answer"] for ex in _examples()]):
@@ -166,7 +166,7 @@ class Grounded(BatchGenerator):
         p, cfg = self.params, self.ctx.llm_config
         values = {"passage": s.meta["passage"],
                   "persona_description": calls.persona_text(s) or "A curious reader who wants a specific fact."}
-        if p.template == "chat":
+        if self.style == "chat":
             msg = {"role": "user", "content": render(f"{_FOLDER}/chat_question.jinja", **values)}
             return Request(sampling(cfg, p.max_question_tokens, (), s.id, "question"), messages=(msg,))
         prompt = render(f"{_FOLDER}/fewshot_question.jinja", examples=self._shots(s, "question", _examples()),
@@ -176,9 +176,9 @@ class Grounded(BatchGenerator):
     def _answer_request(self, s: Sample, question: str) -> Request:
         p, cfg = self.params, self.ctx.llm_config
         # Answers should stick to the passage: sample them cooler than the questions.
-        smp = sampling(cfg, p.max_answer_tokens, _STOP if p.template == "fewshot" else (), s.id, question, "answer",
+        smp = sampling(cfg, p.max_answer_tokens, _STOP if self.style == "fewshot" else (), s.id, question, "answer",
                        temperature=min(cfg["temperature"], 0.5))
-        if p.template == "chat":
+        if self.style == "chat":
             return Request(smp, messages=tuple(m.to_dict() for m in self._qa_prompt(s, question)))
         prompt = render(f"{_FOLDER}/fewshot_answer.jinja", examples=self._shots(s, "answer", _examples()),
                         passage=s.meta["passage"], question=question)
@@ -188,7 +188,7 @@ class Grounded(BatchGenerator):
         p, cfg = self.params, self.ctx.llm_config
         schema_json = json.dumps(self.schema, ensure_ascii=False)
         smp = sampling(cfg, p.max_json_tokens, (), s.id, "extract", temperature=min(cfg["temperature"], 0.5))
-        if p.template == "chat":
+        if self.style == "chat":
             msg = {"role": "user", "content": self._extract_user(s)}
             return Request(smp, messages=(msg,), json_schema=self.schema)
         shots = [] if self.params.extract_schema is not None else [  # the examples fit the default schema only
@@ -209,7 +209,7 @@ class Grounded(BatchGenerator):
     # ---- results ----------------------------------------------------------------------------------
 
     def _provenance(self, s: Sample, task: str, usage: Usage) -> dict[str, Any]:
-        chat = self.params.template == "chat"
+        chat = self.style == "chat"
         tname = f"{_FOLDER}/" + (("chat_question.jinja" if chat else "fewshot_question.jinja") if task == "qa"
                                  else ("extract_user.jinja" if chat else "fewshot_extract.jinja"))
         return calls.provenance(s, self.ctx, GENERATOR, tname, template_hash(tname), usage, task=task,

@@ -3,7 +3,9 @@
 Two prompt styles, chosen by `template`:
 - fewshot: one completion prompt per turn for base models (the embedded Gemma 3 270M): hand-written
   example conversations, then this persona's conversation so far, ending in "User:" or "Assistant:".
-- chat: for instruct models, the chat API with a system prompt that puts the model in the user's shoes.
+- chat: for instruct models. The simulated user's messages are asked for as test data under a JSON schema
+  (`pipelines.generators.user_voice`: role-play prompts make a small instruct model answer as the
+  assistant); the assistant answers through the chat API with the conversation so far.
 Each turn's seed comes from the sample, the turn and the role, so a rerun asks exactly the same requests
 (and hits the cache) whatever order shards run in. Conversations advance together, turn by turn, over a
 batch of samples, so a server backend answers the batch's requests concurrently. In chat mode each
@@ -26,11 +28,12 @@ from pydantic import Field
 from pipelines.core.registry import register
 from pipelines.core.sample import Message, Sample, Verdict
 from pipelines.core.step import Params, Step
-from pipelines.generators import calls, turn_checks
+from pipelines.generators import calls, turn_checks, user_voice
 from pipelines.generators.calls import Usage, tidy
 from pipelines.generators.templates import derive_seed, examples, files_in, render, template_hash
 from pipelines.llm.client import Request
 from pipelines.llm.errors import RequestError
+from pipelines.llm.prompt_style import PromptStyled, Template, template_field
 
 _FOLDER = "multi_turn"
 # A base model keeps writing the transcript; these strings mark where its turn ends.
@@ -39,15 +42,16 @@ _STOP = ("\nUser:", "\nUser (", "\nAssistant:", "\nAssistant (", "\nPerson:", "\
 # What the simulated user does after the opening turn (chat template; the few-shot examples show the same
 # moves to base models by example).
 MOVES = ("follow_up", "clarify", "topic_shift", "push_back")
+# Chat user turns are JSON with a situation scratchpad before the message (pipelines.generators.user_voice).
+_SCRATCHPAD_TOKENS = 192
 
 
 class MultiTurnParams(Params):
     turns: int = Field(3, ge=1, le=10, description="user/assistant exchanges per conversation")
-    template: Literal["fewshot", "chat"] = Field(
-        "fewshot", description="fewshot: completion prompts for base models; chat: chat API for instruct models")
+    template: Template = template_field()
     n_examples: int = Field(2, ge=0, le=6, description="few-shot example conversations per prompt")
     max_user_tokens: int = Field(64, ge=8)
-    max_assistant_tokens: int = Field(160, ge=8)
+    max_assistant_tokens: int = Field(256, ge=8)
     batch_size: int = Field(8, ge=1, description="conversations whose turns go to the model together")
     retries: int = Field(1, ge=0, le=4, description="new attempts (new seed) for a turn that is empty, repeats "
                                                     "an earlier turn, echoes the other side or copies an example")
@@ -57,14 +61,14 @@ class MultiTurnParams(Params):
 
 
 @register("generate.multi_turn")
-class MultiTurn(Step):
+class MultiTurn(PromptStyled, Step):
     kind = "map"
     uses_llm = True
     Params = MultiTurnParams
 
     @classmethod
     def fingerprint_files(cls) -> list:
-        return [*files_in(_FOLDER), calls.HERE, Path(turn_checks.__file__)]
+        return [*files_in(_FOLDER), calls.HERE, Path(turn_checks.__file__), *user_voice.fingerprint_files()]
 
     def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
         for batch in calls.batches(samples, self.params.batch_size):
@@ -90,10 +94,7 @@ class MultiTurn(Step):
                         if isinstance(result, RequestError):
                             done[s.id] = calls.request_drop(s, self.ctx, result, f"{role}_{t}")
                             continue
-                        text = tidy(*calls.first_text(result))
-                        problem = turn_checks.turn_problem(
-                            role, text, turns[s.id], _example_texts(shots[s.id]), p.max_turn_overlap,
-                            (s.persona or {}).get("occupation")) if text else f"empty_{role}_turn"
+                        text, problem = self._pick(role, result[0], turns[s.id], shots[s.id], s)
                         if problem is None:
                             if role == "user":
                                 turns[s.id].append({"user": text, "assistant": None, "move": self._move(s, t)})
@@ -108,12 +109,30 @@ class MultiTurn(Step):
                     pending = retry
         return [done.get(s.id) or self._sample(s, turns[s.id], shots[s.id], usage[s.id]) for s in batch]
 
+    def _pick(self, role: str, completion: Any, turns: list, shots: list, s: Sample) -> tuple[str, str | None]:
+        """(text, problem or None): the first candidate turn that passes the turn checks (chat user turns
+        come as several candidates), else the first candidate and its problem."""
+        if role == "user" and self.style == "chat":
+            texts = user_voice.messages(completion)
+        else:
+            texts = [tidy(completion.text, completion.finish_reason == "length")]
+        found = []
+        for text in texts or [""]:
+            problem = turn_checks.turn_problem(
+                role, text, turns, _example_texts(shots), self.params.max_turn_overlap,
+                (s.persona or {}).get("occupation"), completion.finish_reason,
+                calls.persona_text(s) or "" if self.style == "chat" else "") if text else f"empty_{role}_turn"
+            if problem is None:
+                return text, None
+            found.append((text, problem))
+        return found[0]
+
     def _sample(self, seed: Sample, turns: list[dict[str, Any]], shots: list, usage: Usage) -> Sample:
         p = self.params
         messages = [m for t in turns for m in (Message("user", t["user"]), Message("assistant", t["assistant"]))]
-        tname = f"{_FOLDER}/{'fewshot.jinja' if p.template == 'fewshot' else 'chat_user.jinja'}"
-        extra: dict[str, Any] = {"examples": [s["person"][:40] for s in shots] if p.template == "fewshot" else []}
-        if p.template == "chat":
+        tname = f"{_FOLDER}/fewshot.jinja" if self.style == "fewshot" else f"{user_voice.FOLDER}/next.jinja"
+        extra: dict[str, Any] = {"examples": [s["person"][:40] for s in shots] if self.style == "fewshot" else []}
+        if self.style == "chat":
             extra["moves"] = [t["move"] for t in turns]
         prov = calls.provenance(seed, self.ctx, "generate.multi_turn", tname, template_hash(tname), usage, **extra)
         return replace(seed, kind="chat", messages=messages, provenance=prov)
@@ -129,17 +148,15 @@ class MultiTurn(Step):
         description = calls.persona_text(s) or calls.DEFAULT_PERSONA
         # A retry differs only by its seed; the first attempt keeps the seed it always had (cache hits).
         seed_parts = (s.id, t, role) if attempt == 0 else (s.id, t, role, "retry", attempt)
-        smp = calls.sampling(cfg, p.max_user_tokens if role == "user" else p.max_assistant_tokens,
-                             _STOP if p.template == "fewshot" else (), *seed_parts)
-        if p.template == "fewshot":
+        tokens = p.max_user_tokens if role == "user" else p.max_assistant_tokens
+        if role == "user" and self.style == "chat":
+            tokens += _SCRATCHPAD_TOKENS
+        smp = calls.sampling(cfg, tokens, _STOP if self.style == "fewshot" else (), *seed_parts)
+        if self.style == "fewshot":
             prompt = render(f"{_FOLDER}/fewshot.jinja", examples=shots, persona_description=description,
                             who=calls.persona_label(s), wants=calls.persona_goal(s),
                             turns=turns, speaker="User" if role == "user" else "Assistant")
             return Request(smp, prompt=prompt)
-        return Request(smp, messages=tuple(self._chat_messages(role, self._move(s, t), description, turns)))
-
-    def _chat_messages(self, role: str, move: str, description: str, turns: list) -> list[dict[str, str]]:
-        # The simulated user sees the conversation with roles swapped: its own lines are "assistant".
         history = []
         for turn in turns:
             history.append({"role": "user", "content": turn["user"]})
@@ -147,11 +164,12 @@ class MultiTurn(Step):
                 history.append({"role": "assistant", "content": turn["assistant"]})
         if role == "assistant":
             system = render(f"{_FOLDER}/chat_assistant.jinja")
-            return [{"role": "system", "content": system}, *history]
-        system = render(f"{_FOLDER}/chat_user.jinja", persona_description=description, move=move)
-        swapped = [{"role": "assistant" if m["role"] == "user" else "user", "content": m["content"]} for m in history]
-        return [{"role": "system", "content": system}, *swapped] + (
-            [] if swapped and swapped[-1]["role"] == "user" else [{"role": "user", "content": "(your turn)"}])
+            return Request(smp, messages=({"role": "system", "content": system}, *history))
+        if t == 0:
+            goal = calls.persona_goal(s)
+            return user_voice.opening(description, f"for help to {goal}" if goal else "for help with something "
+                                      "in their work or life", smp)
+        return user_voice.follow_up(description, history, self._move(s, t), smp)
 
 
 def _example_texts(shots: list[dict[str, Any]]) -> list[str]:

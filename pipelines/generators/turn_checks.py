@@ -6,6 +6,12 @@ either copies a few-shot example (the embedded 270M model answered a dosage ques
 "make sure the tablet is connected to your Wi-Fi"). Each is caught by word-trigram containment: the share
 of the new turn's trigrams found in the other text. A turn that fails is asked again with a new seed, and
 if it fails every time the sample is dropped with the reason named here.
+
+Small instruct models fail differently, and `voice_problem` names those failures: a user message written
+as a letter ("Subject: ...", "Dear ...", "Best regards"), a template placeholder ("[Your Name]"), the
+simulated user speaking as the assistant ("Sure, I'd be happy to help", "How can I assist you?"), an
+answer that opens with an AI disclaimer, a code block nobody asked for, and an answer cut off at
+max_tokens.
 """
 
 from __future__ import annotations
@@ -42,8 +48,58 @@ def speaks_as(text: str, occupation: str | None) -> bool:
     return re.search(rf"\bI(?:'m|’m| am) (?:an? )?{re.escape(occupation)}\b", text, re.IGNORECASE) is not None
 
 
+_LETTER = re.compile(r"^\s*(subject\s*:|dear\b)|\b(best regards|kind regards|warm regards|sincerely|yours truly)\b",
+                     re.IGNORECASE | re.MULTILINE)
+_PLACEHOLDER = re.compile(r"\[(?:your |the |my )?[A-Z][\w' .-]{0,30}\]|<(?:your|name|insert)[^>]{0,30}>|\{\{?\s*\w+\s*\}?\}")
+_ASSISTANT_VOICE = re.compile(
+    r"^\s*(sure|certainly|of course|absolutely|great question)\b|how (can|may) i (help|assist)|"
+    r"\b(i'?d|i would) be (happy|glad) to (help|assist)|\bi'?m (here|happy) to help|\bas an ai\b|"
+    r"\bi'?m an ai\b|let me know if you (have|need)|anything else (that )?(you'd like|i can)|feel free to ask", re.IGNORECASE)
+_REFUSAL = re.compile(r"^\W*(i'?m )?sorry,? (but )?i (can'?t|cannot|am unable to) (assist|help)", re.IGNORECASE)
+_AI_DISCLAIMER = re.compile(r"\bas an ai( language model)?\b|\bi'?m (just )?an ai\b|\bi don'?t have personal",
+                            re.IGNORECASE)
+_ASKS_FOR_CODE = re.compile(r"\b(code|script|function|program|sql|python|javascript|regex|formula|snippet|"
+                            r"command|bash|html|css|json|yaml)\b", re.IGNORECASE)
+
+
+def _shares_run(text: str, other: str, n: int = 6) -> bool:
+    """Does `text` repeat a run of n words from `other`?"""
+    a, b = _WORD.findall(text.lower()), _WORD.findall(other.lower())
+    runs = {tuple(b[i:i + n]) for i in range(len(b) - n + 1)}
+    return any(tuple(a[i:i + n]) in runs for i in range(len(a) - n + 1))
+
+
+def voice_problem(role: str, text: str, finish_reason: str | None = None, asked: str = "",
+                  persona: str = "") -> str | None:
+    """What an instruct model got wrong in one message, or None. `asked`: the user message an assistant
+    turn answers (a code block is fine when it asked for code). `persona`: the description a simulated
+    user was given; pasting six words of it in a row ("writes formally in complete sentences") is not
+    speaking as that person."""
+    if _LETTER.search(text):
+        return "letter_format"
+    if _PLACEHOLDER.search(text):
+        return "placeholder"
+    if role == "user":
+        if _ASSISTANT_VOICE.search(text):
+            return "user_speaks_as_assistant"
+        if persona and _shares_run(text, persona):
+            return "copied_persona"
+        # A piece of the answer cut out as a "message" ("human intervention.") asks nothing.
+        return "fragment" if len(_WORD.findall(text)) < 4 else None
+    if finish_reason == "length":
+        return "truncated_answer"
+    if _REFUSAL.search(text):
+        return "refusal"
+    if _AI_DISCLAIMER.search(text):
+        return "ai_disclaimer"
+    if "```" in text and not _ASKS_FOR_CODE.search(asked):
+        return "unrequested_code"
+    return None
+
+
 def turn_problem(role: str, text: str, turns: list[dict[str, Any]], example_texts: list[str],
-                 limit: float, occupation: str | None = None) -> str | None:
+                 limit: float, occupation: str | None = None, finish_reason: str | None = None,
+                 persona: str = "") -> str | None:
     """Why a new `role` turn may not join the conversation, or None. `turns` holds the exchanges so far
     ({"user", "assistant"}); for an assistant turn its last entry is the user turn being answered.
     `occupation` is the persona's: an assistant that introduces itself with it has taken the user's role."""
@@ -63,4 +119,4 @@ def turn_problem(role: str, text: str, turns: list[dict[str, Any]], example_text
             return "repeated_assistant_turn"
     if _copies(text, example_texts, limit):
         return "copied_example"
-    return None
+    return voice_problem(role, text, finish_reason, users[-1] if users and role == "assistant" else "", persona)

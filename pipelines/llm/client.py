@@ -39,7 +39,7 @@ class LLMConfig(BaseModel):
     # ---- what answers ---------------------------------------------------------------------------
     backend: Backend = Field("llama_cpp", description="which backend serves requests")
     model: str = Field(
-        "embedded-gemma-270m",
+        "embedded-qwen-0.5b",
         description="llama_cpp: GGUF path or an embedded model (embedded-qwen-0.5b, embedded-qwen-1.5b, "
                     "embedded-gemma-270m); openai: the server's model name; "
                     "vllm/transformers: a local checkpoint folder (or a hub name already in the HF cache)",

@@ -34,6 +34,7 @@ from pipelines.llm.client import Request
 from pipelines.llm.errors import RequestError
 from pipelines.tools.decoding import free_string
 from pipelines.tools.schema import ToolSchemaError, check_schema, normalise_tool
+from pipelines.llm.prompt_style import PromptStyled, Template, template_field
 
 _IDENT = "^[a-z][a-z0-9_]{1,39}$"
 _FIELD = {
@@ -67,7 +68,7 @@ class GenerateToolsParams(Params):
     n_tools: int = Field(3, ge=1, le=8, description="tools the model writes per seed")
     min_tools: int = Field(2, ge=1, le=8, description="a seed with fewer valid tools is dropped")
     domains: list[str] | None = Field(None, description="draw the domain from this list instead of the persona's")
-    template: Literal["fewshot", "chat"] = "fewshot"
+    template: Template = template_field()
     n_examples: int = Field(3, ge=1, le=6)
     max_tool_tokens: int = Field(320, ge=64)
     batch_size: int = Field(16, ge=1)
@@ -108,7 +109,7 @@ def spec_to_tool(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 @register("tools.generate")
-class GenerateTools(Step):
+class GenerateTools(PromptStyled, Step):
     kind = "map"
     uses_llm = True
     Params = GenerateToolsParams
@@ -147,7 +148,7 @@ class GenerateTools(Step):
         rng = random.Random(derive_seed(cfg["seed"], seed.id, "tool_examples", j))
         pool = [e for e in examples(EXAMPLES) if e["domain"] != domain] or examples(EXAMPLES)
         shots = [{**e, "tool": json.dumps(e["tool"], ensure_ascii=False)} for e in rng.sample(pool, min(p.n_examples, len(pool)))]
-        if p.template == "fewshot":
+        if self.style == "fewshot":
             prompt = render(TEMPLATES["fewshot"], examples=shots, domain=domain, used_by=user)
             return Request(sampling=sampling, prompt=prompt + " ", json_schema=SPEC_SCHEMA)
         system = render(TEMPLATES["chat"], domain=domain, example=shots[0]["tool"], used_by=user)
@@ -180,7 +181,7 @@ class GenerateTools(Step):
         if len(tools) < self.params.min_tools:
             return seed.with_verdict(Verdict(self.ctx.step_name, False, "too_few_valid_tools", details={
                 "domain": domain, "valid": [t["function"]["name"] for t in tools], "rejected": rejected}))
-        template = TEMPLATES[self.params.template]
+        template = TEMPLATES[self.style]
         provenance = {**seed.provenance, "tools": {
             "generator": "tools.generate", "step": self.ctx.step_name, "template": template,
             "template_hash": content_hash({template: template_hash(template), EXAMPLES: template_hash(EXAMPLES)}, 12),

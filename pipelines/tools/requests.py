@@ -29,6 +29,9 @@ TEMPLATES = {
              "answer": "chat_answer.jinja", "result": "chat_result.jinja"},
 }
 Tools = list[dict[str, Any]]
+# Chat requests are asked for as test data in JSON (prompts/function_calling/chat_request.jinja says why).
+REQUEST_SCHEMA = {"type": "object", "properties": {"user_message": {"type": "string", "minLength": 8}},
+                  "required": ["user_message"], "additionalProperties": False}
 Steps = list[tuple[list[dict[str, Any]], list[dict[str, Any]]]]
 
 
@@ -84,9 +87,8 @@ class Prompts:
             prompt = render(self.template("request"), examples=[s.request_shot() for s in c.shots],
                             persona_description=c.persona, calls=calls, needs=needs, mentions=mentions)
             return Request(sampling=sampling, prompt=prompt, n=n)
-        system = render(self.template("request"), persona_description=c.persona, calls=calls, needs=needs)
-        return Request(sampling=sampling, n=n, messages=(
-            {"role": "system", "content": system}, {"role": "user", "content": "(write your message)"}))
+        text = render(self.template("request"), persona_description=c.persona, needs=needs, mentions=mentions)
+        return Request(sampling=sampling, n=n, json_schema=REQUEST_SCHEMA, messages=({"role": "user", "content": text},))
 
     def calls(self, c: Conversation, tools: Tools, count: tuple[int, int], sampling: Sampling) -> Request:
         """The next calls, decoded from the conversation so far, restricted to `tools`."""
@@ -100,5 +102,5 @@ class Prompts:
     def answer(self, c: Conversation, sampling: Sampling, n: int = 1) -> Request:
         if self.style == "fewshot":
             return Request(sampling=sampling, prompt=self._transcript(c, "Answer"), n=n)
-        system = render(self.template("answer"), tools=[signature(t) for t in c.offered])
+        system = render(self.template("answer"), tools=[signature(t) for t in c.offered], results=bool(c.steps))
         return Request(sampling=sampling, messages=({"role": "system", "content": system}, *self._history(c)), n=n)

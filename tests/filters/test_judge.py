@@ -11,7 +11,10 @@ from pipelines.llm.cache import cache_report
 from pipelines.llm.client import LLMConfig
 from tests.filters.conftest import make_step
 
-LLM = LLMConfig(n_threads=2, seed=5).model_dump()
+# The few-shot (base-model) strategy is what these tests exercise; the instruct default has its own tests.
+BASE_MODEL = "embedded-gemma-270m"
+
+LLM = LLMConfig(model=BASE_MODEL, n_threads=2, seed=5).model_dump()
 
 
 def samples() -> list[Sample]:

@@ -6,12 +6,15 @@ from pipelines.core.registry import get_component
 from pipelines.core.step import Step, StepContext
 from pipelines.llm.client import LLMConfig
 
+# The few-shot (base-model) strategy is what these tests exercise; the instruct default has its own tests.
+BASE_MODEL = "embedded-gemma-270m"
+
 MODEL_PREFIX = "llama_cpp:gemma-3-270m"
 
 
 def make_step(name: str, tmp: Path, llm: bool = True, **params) -> Step:
     cls = get_component(name)
-    cfg = LLMConfig(n_threads=1, seed=3).model_dump() if llm else None
+    cfg = LLMConfig(model=BASE_MODEL, n_threads=1, seed=3).model_dump() if llm else None
     return cls(cls.Params(**params), StepContext(name, "test", "fp", tmp, llm_config=cfg))
 
 

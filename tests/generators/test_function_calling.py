@@ -21,6 +21,9 @@ from pipelines.tools.grounding import ungrounded_values
 from pipelines.tools.selection import Plan
 from tests.tools.bfcl import questions
 
+# The few-shot (base-model) strategy is what these tests exercise; the instruct default has its own tests.
+BASE_MODEL = "embedded-gemma-270m"
+
 CASES = ("single", "parallel", "multiple", "multi_step", "no_tool")
 SHAPES = {  # roles, with the number of calls on each assistant turn that calls tools
     "single": ["user", "assistant:1", "tool", "assistant"],
@@ -47,7 +50,7 @@ def seeds() -> list[Sample]:
 
 
 def make_step(tmp_path: Path, **params) -> FunctionCalling:
-    ctx = StepContext("fc", "test", "fp", tmp_path, llm_config=LLMConfig(n_threads=1, seed=1).model_dump())
+    ctx = StepContext("fc", "test", "fp", tmp_path, llm_config=LLMConfig(model=BASE_MODEL, n_threads=1, seed=1).model_dump())
     return FunctionCalling(FunctionCallingParams(**{**FAST, **params}), ctx)
 
 
@@ -151,8 +154,8 @@ def test_semantic_checks_drop_with_reasons_and_reuse_the_cache(structural):
 def test_chat_template_mode(tmp_path):
     # Every stage through the chat API (semantic checks off, so the base model's sample goes all the way).
     [s] = run(tmp_path, [seeds()[0]], template="chat", checks=[])
-    if s.dropped:  # a base model may answer a chat prompt with nothing: that must be a recorded drop
-        assert s.verdicts[-1].reason in ("empty_request", "empty_answer", "calls_unparseable")
+    if s.dropped:  # a base model through chat prompts fails in many ways: each must be a named drop
+        assert s.verdicts[-1].reason and s.verdicts[-1].filter == "fc"
     else:
         assert s.provenance["template"] == "function_calling/chat_calls.jinja"
         assert s.provenance["templates"]["request"] == "function_calling/chat_request.jinja"

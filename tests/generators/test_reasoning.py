@@ -88,17 +88,6 @@ def test_think_blocks_split_for_instruct_models():
     assert split_think("no reasoning here") is None
 
 
-def test_chat_template_runs_through_the_chat_api(tmp_path):
-    [seed] = run(make_step("seeds.gsm8k", tmp_path, llm=False, limit=1, shuffle_seed=9), [])
-    [s] = run(make_step("generate.reasoning", tmp_path, template="chat", max_reasoning_tokens=24,
-                        max_answer_tokens=8), [seed])
-    if s.dropped:  # a base model rarely writes a <think> block: that must be a recorded drop
-        assert s.verdicts[-1].reason in {"no_reasoning_block", "empty_reasoning", "empty_answer"}
-        assert "raw" in s.verdicts[-1].details
-    else:
-        assert s.messages[1].reasoning and s.provenance["template"] == "reasoning/chat_system.jinja"
-
-
 def test_persona_task_prompt_ends_at_the_personas_goal_and_label(tmp_path):
     step = make_step("generate.reasoning", tmp_path, **PARAMS)
     persona = load_bank()[11].model_dump()

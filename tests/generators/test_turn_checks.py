@@ -45,3 +45,32 @@ def test_an_assistant_introducing_itself_as_the_persona_has_swapped_roles():
     assert turn_problem("assistant", text, current, [], 0.8, "semi-professional cyclist") == "role_confusion"
     assert turn_problem("assistant", "As a cyclist you should rest.", current, [], 0.8, "semi-professional cyclist") is None
     assert turn_problem("user", text, [], [], 0.8, "semi-professional cyclist") is None  # the user may say it
+
+
+def test_instruct_model_failures_are_named():
+    from pipelines.generators.turn_checks import voice_problem
+
+    assert voice_problem("user", "Subject: Visa appeal\nDear Sir, I need help.") == "letter_format"
+    assert voice_problem("user", "Can you check my invoice? Best regards, Ana") == "letter_format"
+    assert voice_problem("user", "Please email [Your Name] about the rates for my rush job.") == "placeholder"
+    assert voice_problem("user", "Sure, I'd be happy to help. What do you need?") == "user_speaks_as_assistant"
+    assert voice_problem("user", "Hello! How can I assist you today?") == "user_speaks_as_assistant"
+    assert voice_problem("user", "human intervention.") == "fragment"
+    assert voice_problem("user", "How much should I charge for a 3,000-word rush translation?") is None
+    long_answer = "Start by listing your weekly costs, then"
+    assert voice_problem("assistant", long_answer, "length") == "truncated_answer"
+    assert voice_problem("assistant", "As an AI language model, I cannot feel.") == "ai_disclaimer"
+    assert voice_problem("assistant", "Use this:\n```python\nprint(1)\n```", asked="How do I budget?") == \
+        "unrequested_code"
+    assert voice_problem("assistant", "```python\nprint(1)\n```", asked="Write a Python script to print 1") is None
+    assert voice_problem("assistant", "Charge about 20% more for a rush job.", "stop") is None
+
+
+def test_refusals_and_pasted_persona_text_are_named():
+    from pipelines.generators.turn_checks import voice_problem
+
+    assert voice_problem("assistant", "Sorry, but I can't assist with that.") == "refusal"
+    persona = "A warehouse supervisor who is past the basics but not confident and writes formally."
+    assert voice_problem("user", "Are past the basics but not confident and writes formally?",
+                         persona=persona) == "copied_persona"
+    assert voice_problem("user", "How do I cut picking mistakes in a warehouse of 40 staff?", persona=persona) is None

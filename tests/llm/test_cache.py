@@ -18,6 +18,9 @@ from pipelines.llm.cache import CachedClient, cache_report, request_key
 from pipelines.llm.client import Completion, Request, Sampling
 from pipelines.llm.errors import StructuredOutputError
 
+# The few-shot (base-model) strategy is what these tests exercise; the instruct default has its own tests.
+BASE_MODEL = "embedded-gemma-270m"
+
 PROMPT = "Q: What is the capital of Italy?\nA:"
 S = Sampling(temperature=0.8, max_tokens=4, seed=1)
 
@@ -61,7 +64,7 @@ def model():
     from pipelines.llm.client import LLMConfig
     from pipelines.llm.llama_cpp import LlamaCppClient
 
-    backend = LlamaCppClient(LLMConfig(n_threads=1))
+    backend = LlamaCppClient(LLMConfig(model=BASE_MODEL, n_threads=1))
     yield SharedBackend(backend)
     backend.close()
 

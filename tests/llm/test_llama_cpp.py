@@ -14,6 +14,9 @@ from pipelines.llm.client import LLMConfig, Sampling  # noqa: E402
 from pipelines.llm.errors import StructuredOutputError  # noqa: E402
 from pipelines.llm.llama_cpp import LlamaCppClient, default_n_threads, request_seed  # noqa: E402
 
+# The few-shot (base-model) strategy is what these tests exercise; the instruct default has its own tests.
+BASE_MODEL = "embedded-gemma-270m"
+
 FEW_SHOT = "Q: What is the capital of France?\nA: Paris\nQ: What is the capital of Japan?\nA:"
 # With KV-prefix reuse left on, seed 0 of this prompt sampled different text after the "in between"
 # request below (llama-cpp-python 0.3.36, 1 or 2 threads); the test pins that the backend's reset prevents it.
@@ -30,7 +33,7 @@ PERSON = {"type": "object",
 @pytest.fixture(scope="module")
 def client():
     # One thread: llama.cpp's threads spin-wait, so 2 threads on a busy 2-core machine run ~10x slower.
-    c = LlamaCppClient(LLMConfig(n_threads=1))
+    c = LlamaCppClient(LLMConfig(model=BASE_MODEL, n_threads=1))
     yield c
     c.close()
 

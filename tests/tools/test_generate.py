@@ -12,6 +12,9 @@ from pipelines.llm.client import LLMConfig
 from pipelines.tools.generate import EXAMPLES, SPEC_SCHEMA, GenerateTools, GenerateToolsParams, spec_to_tool
 from pipelines.tools.schema import ToolSchemaError, check_schema
 
+# The few-shot (base-model) strategy is what these tests exercise; the instruct default has its own tests.
+BASE_MODEL = "embedded-gemma-270m"
+
 SPEC = {"name": "track_shipment", "description": "Status of a shipment.",
         "params": [{"name": "tracking_number", "type": "string", "description": "Its number."},
                    {"name": "carrier", "type": "string", "description": "Carrier.", "values": ["dhl", "ups"],
@@ -47,7 +50,7 @@ def test_shipped_tool_examples_fit_the_decoding_schema():
 
 def test_real_model_invents_checked_tools_for_the_persona_domain(tmp_path):
     persona = load_bank()[3].model_dump()
-    ctx = StepContext("tools", "test", "fp", tmp_path, llm_config=LLMConfig(n_threads=1, seed=0).model_dump())
+    ctx = StepContext("tools", "test", "fp", tmp_path, llm_config=LLMConfig(model=BASE_MODEL, n_threads=1, seed=0).model_dump())
     step = GenerateTools(GenerateToolsParams(n_tools=1, min_tools=1, n_examples=2, max_tool_tokens=240), ctx)
     [out] = list(step.run(iter([Sample(kind="seed", persona=persona)])))
     ctx.close()

@@ -1,0 +1,112 @@
+"""The default instruct teacher (embedded Qwen2.5-Coder-0.5B-Instruct) through every process's chat path.
+
+Real model, few samples: these assert the contracts (structure, schema-valid calls, every kept GSM8K
+answer verified, every drop named), not the quality, which bench/ and the run notes measure.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from filters.correctness.math_answer import answers_match
+from personas.bank import load_bank
+from pipelines.core.registry import get_component
+from pipelines.core.sample import Sample
+from pipelines.core.step import StepContext
+from pipelines.generators.reasoning import grade_attempts, split_answer_line
+from pipelines.llm.client import LLMConfig
+from pipelines.llm.prompt_style import prompt_style
+from pipelines.tools.schema import validate_calls
+
+TEACHER = "embedded-qwen-0.5b"
+
+
+def make(name: str, tmp, **params):
+    cls = get_component(name)
+    cfg = LLMConfig(model=TEACHER, n_threads=2, seed=0).model_dump()
+    return cls(cls.Params(**params), StepContext(name, "test", "fp", tmp, llm_config=cfg))
+
+
+def run(step, samples):
+    try:
+        return list(step.run(iter(samples)))
+    finally:
+        step.ctx.close()
+
+
+def personas(n: int, offset: int = 7) -> list[Sample]:
+    return [Sample(kind="seed", persona=p.model_dump()) for p in load_bank()[offset::450][:n]]
+
+
+def test_auto_template_picks_chat_for_instruct_models_and_fewshot_for_base_ones():
+    assert prompt_style("auto", {"model": TEACHER}) == "chat"
+    assert prompt_style("auto", {"model": "embedded-gemma-270m"}) == "fewshot"
+    assert prompt_style("auto", {"model": "/models/lfm2-1.2b.gguf"}) == "chat"
+    assert prompt_style("fewshot", {"model": TEACHER}) == "fewshot"
+
+
+def test_grading_keeps_a_verified_attempt_and_pairs_it_with_a_wrong_one():
+    solved = [("48 + 20 = 68", "68"), ("48 + 24 = 72", "72"), ("24 * 3 = 72", "$72")]
+    graded = grade_attempts(solved, "72", 0.5)
+    assert graded["kept"] == 1 and graded["rejected"] == 0
+    assert [a["correct"] for a in graded["attempts"]] == [False, True, True]
+    assert grade_attempts(solved[:1], "72", 0.5)["reason"] == "no_verified_attempt"
+    # No reference: the majority answer (math-verify equality: "72" and "$72" agree) with its share.
+    consensus = grade_attempts(solved, None, 0.5)
+    assert consensus["kept"] == 1 and consensus["agreement"] == 0.6667
+    assert consensus["rejected"] == 0
+    split = grade_attempts([("a", "1"), ("b", "2"), ("c", "3")], None, 0.5)
+    assert split["kept"] is None and split["reason"] == "low_agreement"
+
+
+def test_answer_line_splits_reasoning_from_answer():
+    assert split_answer_line("48 / 2 = 24\n48 + 24 = 72\nAnswer: 72 clips") == ("48 / 2 = 24\n48 + 24 = 72",
+                                                                                  "72 clips")
+    assert split_answer_line("**Answer:** $18") == ("", "$18")
+    assert split_answer_line("no final line") is None
+
+
+def test_gsm8k_rejection_sampling_keeps_only_verified_answers(tmp_path):
+    seeds = run(make("seeds.gsm8k", tmp_path, limit=3, shuffle_seed=1), [])
+    out = run(make("generate.reasoning", tmp_path, attempts=2, max_reasoning_tokens=448), seeds)
+    assert len(out) == 3
+    for s in out:
+        if s.dropped:
+            v = s.verdicts[-1]
+            assert v.reason in {"no_verified_attempt", "no_final_answer", "truncated_answer"}, v.reason
+            if v.reason == "no_verified_attempt":
+                assert v.details["attempts"] and not any(a["correct"] for a in v.details["attempts"])
+            continue
+        reasoning, answer = s.messages[1].reasoning, s.messages[1].content
+        assert reasoning and answer
+        assert answers_match(s.meta["reference_answer"], answer)[0]
+        assert any(a["correct"] for a in s.meta["attempts"])
+        if s.candidates:  # a wrong attempt rode along: (right 1.0, wrong 0.0)
+            assert [c.score for c in s.candidates] == [1.0, 0.0]
+            assert not answers_match(s.meta["reference_answer"], s.candidates[1].message.content)[0]
+
+
+def test_multi_turn_chat_turns_are_user_voiced_or_dropped_with_a_reason(tmp_path):
+    out = run(make("generate.multi_turn", tmp_path, turns=2), personas(3))
+    assert len(out) == 3
+    for s in out:
+        if s.dropped:
+            assert s.verdicts[-1].reason and "partial" in s.verdicts[-1].details
+            continue
+        assert [m.role for m in s.messages] == ["user", "assistant"] * 2
+        assert s.provenance["template"] == "user_voice/next.jinja"
+        for m in s.messages:
+            assert m.content and "{" not in m.content[:1]  # the JSON envelope never leaks into a turn
+
+
+def test_function_calling_on_the_instruct_teacher(tmp_path):
+    out = run(make("generate.function_calling", tmp_path), personas(4, offset=3))
+    assert len(out) == 4
+    for s in out:
+        if s.dropped:
+            assert s.verdicts[-1].reason
+            continue
+        calls = [c for m in s.messages for c in m.tool_calls]
+        assert validate_calls(calls, s.tools) == []
+        assert s.messages[0].role == "user" and not s.messages[0].content.lstrip().startswith("{")
+        assert s.messages[-1].role == "assistant" and s.messages[-1].content
