@@ -66,7 +66,7 @@ def render_conversation(s: Sample, max_chars: int) -> str:
 
 
 @register("filter.judge")
-class Judge(Filter):
+class Judge(PromptStyled, Filter):
     Params = JudgeParams
     uses_llm = True
 

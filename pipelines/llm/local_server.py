@@ -24,7 +24,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-EMBEDDED_ALIAS = "embedded-gemma-270m"
+EMBEDDED_ALIAS = "embedded-gemma-270m"  # the tests' server: a base model, cheap completions
 
 
 def free_port() -> int:
@@ -89,7 +89,8 @@ def llama_cpp_server(model: str | Path | None = None, port: int | None = None, n
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=None, help="GGUF path (default: the embedded Gemma 3 270M)")
+    ap.add_argument("--model", default=None, help="GGUF path or embedded model name, e.g. embedded-qwen-0.5b "
+                    "(served under that name; default: the embedded Gemma 3 270M, as embedded-gemma-270m)")
     ap.add_argument("--port", type=int, default=8000)
     ap.add_argument("--n-threads", type=int, default=max(1, (os.cpu_count() or 2) // 2))
     ap.add_argument("--n-ctx", type=int, default=2048)

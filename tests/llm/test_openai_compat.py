@@ -27,7 +27,7 @@ PERSON = {"type": "object",
 
 
 def client(base_url: str, **overrides) -> OpenAICompatClient:
-    cfg = {"backend": "openai", "base_url": base_url, "structured_output": "json_object",
+    cfg = {"backend": "openai", "base_url": base_url, "model": "embedded-gemma-270m", "structured_output": "json_object",
            "max_retries": 3, "retry_backoff_s": 0.05, "timeout_s": 30.0, "concurrency": 4, **overrides}
     return OpenAICompatClient(LLMConfig(**cfg))
 
