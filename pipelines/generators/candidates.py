@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from functools import cache
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, field_validator
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field
 
