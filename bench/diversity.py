@@ -1,6 +1,6 @@
 """Diversity of generated data: with vs without persona sampling, and one process vs the mix of processes.
 
-Same model (the embedded Gemma 3 270M unless --model), same budget (N seeds per configuration, same
+Same model (the default teacher, embedded Qwen2.5-Coder-0.5B-Instruct, unless --model), same budget (N seeds per configuration, same
 sampling settings), three configurations:
 
 - plain:   generate.multi_turn (one exchange) from N seeds without a persona: the same prompt, N seeds;
@@ -12,11 +12,14 @@ Measured on the kept samples' user/assistant text (reasoning and tool calls incl
 as grounded documents excluded): distinct-2 (distinct word bigrams / all bigrams), the Vendi score over
 all-MiniLM-L6-v2 embeddings (personas.embeddings.vendi_score: exp of the entropy of the eigenvalues of
 the normalised cosine-similarity matrix) and the mean nearest-neighbour cosine similarity. Vendi grows
-with the number of items, so each comparison uses the same count: the first k kept samples of both sides.
+with the number of items, and the configurations lose different numbers of samples to the processes'
+checks, so each comparison is made at the same count k (the smaller side's kept samples): both sides are
+subsampled to k, --draws times with a seeded shuffle, and the figures are the means over the draws (with
+their standard deviation, and k, in the details).
 Model answers are cached under --dir (with the measured samples in samples-t<temperature>.jsonl), so a rerun costs
 nothing, and a larger --n only asks for the new seeds. Run by hand:
 
-    .venv/bin/python bench/diversity.py --n 64                    # and --temperature 0.3
+    .venv/bin/python bench/diversity.py --n 48                    # --model embedded-gemma-270m, --temperature 0.3
 
 The last line is one JSON object: vendi_persona, vendi_plain, vendi_ratio (target >= 1.3), distinct2_persona,
 distinct2_plain, vendi_mix, vendi_single_process, and the details behind them.
@@ -43,7 +46,8 @@ from pipelines.llm.client import LLMConfig  # noqa: E402
 
 PROCESS_PARAMS = {
     "generate.multi_turn": {"turns": 1, "max_user_tokens": 48, "max_assistant_tokens": 96},
-    "generate.reasoning": {"max_reasoning_tokens": 128, "max_answer_tokens": 16},
+    # Chat reasoning writes worked steps then an "Answer:" line; cut shorter it is dropped as truncated.
+    "generate.reasoning": {"max_reasoning_tokens": 384, "max_answer_tokens": 32},
     "generate.evolve": {"max_instruction_tokens": 64, "max_answer_tokens": 96},
     "generate.grounded": {"max_answer_tokens": 96},
     "generate.function_calling": {},
@@ -71,17 +75,39 @@ def run_step(name: str, samples: list[Sample], work: Path, llm: dict, **params) 
         step.ctx.close()
 
 
-def measure(texts: list[str]) -> dict[str, float]:
-    vectors = embed(texts)
-    return {"vendi": round(vendi_score(vectors), 3), "distinct2": round(distinct_n(texts), 4),
-            "nn_similarity": round(nearest_neighbour_similarity(vectors), 4), "k": len(texts)}
+def measure(texts: list[str], vectors) -> dict[str, float]:
+    return {"vendi": vendi_score(vectors), "distinct2": distinct_n(texts),
+            "nn_similarity": nearest_neighbour_similarity(vectors)}
+
+
+def compare(a: list[Sample], b: list[Sample], draws: int, seed: int) -> tuple[dict, dict, int]:
+    """Both sides measured at the same count k = min(len(a), len(b)): each subsampled to k `draws` times
+    (the smaller side is then only reordered); mean and standard deviation of every figure over the draws."""
+    import random
+
+    import numpy as np
+
+    k = min(len(a), len(b))
+    sides = []
+    for samples in (a, b):
+        texts = [text_of(s) for s in samples]
+        vectors = embed(texts)
+        rng = random.Random(seed)
+        runs = []
+        for _ in range(draws if len(samples) > k else 1):
+            pick = sorted(rng.sample(range(len(samples)), k))
+            runs.append(measure([texts[i] for i in pick], vectors[pick]))
+        sides.append({key: round(float(np.mean([r[key] for r in runs])), 4) for key in runs[0]} |
+                     {f"{key}_sd": round(float(np.std([r[key] for r in runs])), 4) for key in runs[0]})
+    return sides[0], sides[1], k
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=64, help="seeds per configuration (the prompt budget)")
     ap.add_argument("--dir", default="runs/bench-diversity", help="working folder (model cache)")
-    ap.add_argument("--model", default="embedded-gemma-270m")
+    ap.add_argument("--model", default="embedded-qwen-0.5b")
+    ap.add_argument("--draws", type=int, default=20, help="subsamples per comparison at the common count k")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--temperature", type=float, default=0.8, help="sampling temperature for every process")
     args = ap.parse_args()
@@ -112,21 +138,12 @@ def main() -> int:
         out = [s for s in run_step(name, share, work, llm, **PROCESS_PARAMS[name]) if not s.dropped]
         per_process[name] = len(out)
         mix += out
-    # Interleave by process so the first k of the mix still contains every process.
-    by_process: dict[str, list[Sample]] = {}
-    for s in mix:
-        by_process.setdefault(str(s.provenance.get("generator")), []).append(s)
-    mix = [s for group in zip(*by_process.values()) for s in group] + \
-          [s for group in by_process.values() for s in group[min(map(len, by_process.values())):]]
-
     with open(work / f"samples-t{args.temperature}.jsonl", "w", encoding="utf-8") as f:  # for reading what was measured
         for config, samples in (("plain", plain), ("persona", persona), ("mix", mix)):
             for s in samples:
                 f.write(json.dumps({"config": config, "sample": s.to_dict()}, ensure_ascii=False) + "\n")
-    k1 = min(len(plain), len(persona))
-    k2 = min(len(persona), len(mix))
-    m_plain, m_persona = measure([text_of(s) for s in plain[:k1]]), measure([text_of(s) for s in persona[:k1]])
-    m_single, m_mix = measure([text_of(s) for s in persona[:k2]]), measure([text_of(s) for s in mix[:k2]])
+    m_persona, m_plain, k1 = compare(persona, plain, args.draws, args.seed)
+    m_mix, m_single, k2 = compare(mix, persona, args.draws, args.seed)
     result = {
         "vendi_persona": m_persona["vendi"],
         "vendi_plain": m_plain["vendi"],
@@ -143,6 +160,9 @@ def main() -> int:
         "distinct2_single_process": m_single["distinct2"],
         "k_persona_vs_plain": k1,
         "k_mix_vs_single": k2,
+        "draws": args.draws,
+        "sd": {"persona": m_persona["vendi_sd"], "plain": m_plain["vendi_sd"], "mix": m_mix["vendi_sd"],
+               "single_process": m_single["vendi_sd"]},
         "n_seeds": args.n,
         "kept": {"plain": len(plain), "persona": len(persona), **per_process},
         "model": args.model,

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from filters.correctness.math_answer import answers_match  # noqa: E402
+from pipelines.formats.math_answers import answers_match  # noqa: E402
 from pipelines.core.registry import get_component, load_components  # noqa: E402
 from pipelines.core.step import StepContext  # noqa: E402
 from pipelines.llm.client import LLMConfig  # noqa: E402

@@ -27,6 +27,7 @@ BUILTIN_MODULES = (
     "pipelines.generators.seeds",
     "pipelines.generators.documents",
     "pipelines.generators.reasoning",
+    "pipelines.generators.problem_variants",
     "pipelines.generators.evolve",
     "pipelines.generators.grounded",
     "pipelines.generators.candidates",

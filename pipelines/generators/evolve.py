@@ -144,9 +144,8 @@ class Evolve(PromptStyled, BatchGenerator):
         description = calls.persona_text(s) or calls.DEFAULT_PERSONA
         smp = sampling(cfg, p.max_instruction_tokens, _STOP if self.style == "fewshot" else (), s.id, "seed")
         if self.style == "chat":
-            goal = calls.persona_goal(s)
             smp = replace(smp, max_tokens=smp.max_tokens + 128)  # the situation scratchpad comes first
-            return user_voice.opening(description, f"for help to {goal}" if goal else "for help with their work", smp)
+            return user_voice.opening_for(s, smp)
         shots = self._shots(s, "seed", examples("multi_turn/examples.yaml"))
         return Request(smp, prompt=render(f"{_FOLDER}/fewshot_seed.jinja", examples=shots,
                                           persona_description=description))

@@ -38,26 +38,27 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from pipelines.core.registry import register
-from pipelines.core.sample import Sample, Verdict, canonical_json, content_hash
+from pipelines.core.sample import Message, Sample, Verdict, canonical_json, content_hash
 from pipelines.core.step import Params, Step
 from pipelines.generators import calls as plumbing
-from pipelines.generators.calls import Usage, batches, run_batch, tidy
 from pipelines.generators import turn_checks, user_voice
-from pipelines.generators.turn_checks import voice_problem
+from pipelines.generators.calls import Usage, batches, run_batch, tidy
 from pipelines.generators.templates import PROMPTS, derive_seed, files_in, template_hash
+from pipelines.generators.turn_checks import turn_problem, voice_problem
 from pipelines.llm.client import Request, Sampling
 from pipelines.llm.errors import RequestError, drop_reason
+from pipelines.llm.prompt_style import PromptStyled, Template, template_field
 from pipelines.tools.catalog import Catalog, catalog_from_tools, load_catalog, validate_sources
+from pipelines.tools.chains import chain_ask
 from pipelines.tools.checks import Steps, build_messages, check_grounded, check_turn
-from pipelines.tools.grounding import answer_uses_results
 from pipelines.tools.executors import builtin_executors
 from pipelines.tools.fewshot import CASES, Example, choose_examples, load_examples, mentions_line, needs_line
+from pipelines.tools.grounding import answer_uses_results, context_numbers, invented_numbers, number_in
 from pipelines.tools.prompting import calls_json
 from pipelines.tools.requests import FOLDER, Conversation, Prompts
 from pipelines.tools.schema import tool_name, tool_parameters, validate_calls
 from pipelines.tools.selection import Plan, make_plan
 from pipelines.tools.simulated import read_result, simulation_request
-from pipelines.llm.prompt_style import PromptStyled, Template, template_field
 
 _TOOLS_DIR = Path(__file__).resolve().parents[1] / "tools"
 _RESULTS_ECHO = re.compile(r'^\s*(tool results?:|\[?\s*\{\s*")', re.IGNORECASE)
@@ -66,6 +67,11 @@ Check = Literal["grounded", "choice", "distinct", "tool_errors"]
 CHECKS = ("grounded", "choice", "distinct", "tool_errors")
 
 
+# After the answer, the user follows up, asks what something meant or doubts a point (user_voice.MOVES);
+# a topic shift would leave the tools behind.
+_FOLLOW_UP_MOVES = ("follow_up", "clarify", "push_back")
+# Chat user messages written by user_voice come after a "situation" scratchpad (not kept).
+_SCRATCHPAD_TOKENS = 128
 # First-call failures that say nothing about the sample's plan, only about the values sampled this time.
 _RETRYABLE = {"calls_unparseable", "tool_error", "degenerate_call", "duplicate_calls"}
 
@@ -80,7 +86,7 @@ def _best_of(res: list[Any], problem_of: Any) -> tuple[tuple[int, str] | None, l
     rejected = []
     for i, out in enumerate(res):
         if isinstance(out.parsed, dict):  # a chat request, asked for as JSON
-            text = str(out.parsed.get("user_message") or out.parsed.get("question", "")).strip()
+            text = next(iter(user_voice.messages(out)), "")
         else:
             text = tidy(out.text, out.finish_reason == "length")
         problem = problem_of(text)
@@ -147,11 +153,16 @@ class FunctionCallingParams(Params):
                            "leads, as in real use); they must be grounded in it and pass every check")
     answer_candidates: int = Field(2, ge=1, le=8, description="final answers sampled per sample; the first "
                                    "that passes the checks is kept (best of n)")
+    follow_up: float = Field(0.5, ge=0.0, le=1.0, description="chat: share of samples (drawn per sample) that "
+                             "go on after the answer: the user's next message (a follow-up, clarification or "
+                             "push-back) and the assistant's reply. A follow-up that fails a turn check is left "
+                             "off, and the sample keeps its one exchange (provenance.follow_up says why)")
     batch_size: int = Field(16, ge=1, description="samples whose requests go to the model together")
     max_request_tokens: int = Field(64, ge=8)
     max_call_tokens: int = Field(192, ge=16)
     max_result_tokens: int = Field(128, ge=16)
     max_answer_tokens: int = Field(96, ge=8)
+    max_follow_up_tokens: int = Field(160, ge=8, description="the assistant's reply to the follow-up")
 
     @field_validator("cases")
     @classmethod
@@ -195,6 +206,9 @@ class _Work:
     avoid: dict[str, set[str]] = field(default_factory=dict)  # "tool.param" -> enum values not to decode again
     from_request: bool = False  # the first calls are read off the request (reanchored), not planned before it
     reanchored: dict[str, Any] | None = None  # the planned first calls a request failed to state, and why
+    follow_up: dict[str, Any] = field(default_factory=dict)  # move, user, reply, or left_off: why not
+    then_values: list[str] = field(default_factory=list)  # multi_step: values the request adds for step 2
+    needs: str = ""  # what the request prompt said the request must ask for
 
     @property
     def offered(self) -> list[dict[str, Any]]:
@@ -226,8 +240,8 @@ class FunctionCalling(PromptStyled, Step):
     @classmethod
     def fingerprint_files(cls) -> list[Path]:
         # Plans, schemas, executors and checks live in pipelines/tools: a change there changes the output.
-        return [*files_in(FOLDER), plumbing.HERE, Path(turn_checks.__file__), *user_voice.fingerprint_files(), *sorted(_TOOLS_DIR.glob("*.py")),
-                *sorted((_TOOLS_DIR / "data").iterdir())]
+        return [*files_in(FOLDER), plumbing.HERE, Path(turn_checks.__file__), *user_voice.fingerprint_files(),
+                *sorted(_TOOLS_DIR.glob("*.py")), *sorted((_TOOLS_DIR / "data").iterdir())]
 
     def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
         for batch in batches(samples, self.params.batch_size):
@@ -240,6 +254,7 @@ class FunctionCalling(PromptStyled, Step):
                 self._later_calls(works, k)
                 self._results(works)
             self._answers(works)
+            self._follow_ups(works)
             for w in works:
                 out = self._finish(w) if w.verdict is None else None
                 if out is None:
@@ -392,16 +407,27 @@ class FunctionCalling(PromptStyled, Step):
             needs = needs_line(w.case, w.planned, [tool_name(t) for t in w.offered])
             if w.case == "no_tool" and self.style == "chat":
                 # Told which tools not to need, the 0.5B teacher writes their descriptions as the message.
-                # The persona's own question (about its goal, nothing to compute) needs none of them; the
-                # choice check is what proves it.
-                sampling = self._sampling(w, p.max_request_tokens + 128, "request")
-                goal = plumbing.persona_goal(w.seed)
-                items.append((w, user_voice.opening(w.view().persona, f"for advice on how to {goal}" if goal else
-                                                    "for advice about their work", sampling, p.request_candidates)))
+                # So the persona asks for advice about its own goal instead: a judgement no offered tool
+                # (weather, conversions, arithmetic, lookups) computes. Nothing here proves that no tool fits;
+                # the request is user_voice's opening, checked like every request.
+                sampling = self._sampling(w, p.max_request_tokens + _SCRATCHPAD_TOKENS, "request")
+                items.append((w, user_voice.opening_for(w.seed, sampling, p.request_candidates, ask="advice")))
                 continue
+            mentions = mentions_line(first)
+            if w.case == "multi_step" and self.style == "chat" and first:
+                # The request says what comes after the first call, with the values that step adds
+                # (pipelines.tools.chains says why); a chain it has no words for keeps the plain needs line.
+                rng = random.Random(derive_seed(self.ctx.llm_config["seed"], w.seed.id, "chain"))
+                ask = chain_ask(first[0], w.planned[1][0], rng)
+                if ask is not None:
+                    then, w.then_values = ask
+                    needs = f"{first[0]['name'].replace('_', ' ')}, {then}"
+                    stated = [mentions] if any(c["arguments"] for c in first) else []
+                    mentions = ", ".join([*stated, *w.then_values]) or mentions
+            w.needs = needs if self.style == "chat" else ""
             sampling = self._sampling(w, p.max_request_tokens, "request", stop=("\n",) if self.style == "fewshot" else ())
             items.append((w, self._prompts.request(w.view(), calls_json(first) if first else "none", needs,
-                                                   mentions_line(first), sampling, p.request_candidates)))
+                                                   mentions, sampling, p.request_candidates)))
         for w, res in self._ask(items):
             if isinstance(res, RequestError):
                 self._drop(w, drop_reason(res), error=res.reason, stage="request")
@@ -447,8 +473,14 @@ class FunctionCalling(PromptStyled, Step):
             return "copied_example", {}
         if (voice := voice_problem("user", text, persona=plumbing.persona_text(w.seed) or "")) is not None:
             return voice, {}
+        if w.needs and turn_checks.shares_run(text, w.needs.replace("_", " "), 4):
+            return "copied_instructions", {}  # "Get weather, 2 times with different values. Jakarta, Nairobi."
+        if not turn_checks.asks_something(text):
+            return "not_a_request", {}  # "1000 EUR is approximately 1,000 BRL." states; it asks for nothing
         if any(tool_name(t) in text for t in w.offered if "_" in tool_name(t)):
             return "request_names_tool", {}  # users ask for what they need, not for get_weather
+        if w.then_values and any(not number_in(float(v), context_numbers(text)) for v in w.then_values):
+            return "request_misses_value", {"values": w.then_values}  # the second call would have to invent it
         if w.steps and "grounded" in self.params.checks:
             return check_grounded(w.steps[0][0], w.offered, text, [])
         return None
@@ -513,15 +545,80 @@ class FunctionCalling(PromptStyled, Step):
             return "echoed_tool_results"  # the results pasted back ("Tool results: [...]") instead of an answer
         if (voice := voice_problem("assistant", text, asked=w.request)) is not None:
             return voice
-        if w.steps and "grounded" in self.params.checks and not answer_uses_results(
-                text, [r for _, rs in w.steps for r in rs]):
-            return "ungrounded_answer"
+        if w.steps and "grounded" in self.params.checks:
+            if not answer_uses_results(text, [r for _, rs in w.steps for r in rs]):
+                return "ungrounded_answer"
+            if invented_numbers(text, self._said(w)):
+                return "invented_number"
         return None
+
+    @staticmethod
+    def _said(w: _Work, *more: str) -> str:
+        """Everything the conversation states so far: the request, every call and result, and `more`."""
+        return "\n".join([w.request, *(canonical_json(c) + canonical_json(r) for cs, rs in w.steps
+                                        for c, r in zip(cs, rs)), *more])
+
+    def _follow_ups(self, works: list[_Work]) -> None:
+        """The conversation goes on after the answer (chat only): the user's next message, written by
+        user_voice as three candidates (the first that passes the user-turn checks is kept), then the
+        assistant's reply with the tools and results in view (best of `answer_candidates`)."""
+        p, seed = self.params, self.ctx.llm_config["seed"]
+        if self.style != "chat" or p.follow_up == 0:
+            return
+        todo = [w for w in self._live(works)
+                if random.Random(derive_seed(seed, w.seed.id, "follow_up")).random() < p.follow_up]
+        items = []
+        for w in todo:
+            move = _FOLLOW_UP_MOVES[derive_seed(seed, w.seed.id, "follow_up_move") % len(_FOLLOW_UP_MOVES)]
+            w.follow_up = {"move": move}
+            sampling = self._sampling(w, p.max_request_tokens + _SCRATCHPAD_TOKENS, "follow_up", "user")
+            transcript = [{"role": "user", "content": w.request}, {"role": "assistant", "content": w.answer}]
+            items.append((w, user_voice.follow_up(w.view().persona, transcript, move, sampling)))
+        for w, res in self._ask(items):
+            if isinstance(res, RequestError):
+                w.follow_up["left_off"] = drop_reason(res)
+                continue
+            found = [(text, self._follow_up_problem(w, "user", text)) for text in user_voice.messages(res[0])]
+            text = next((t for t, problem in found if problem is None), None)
+            if text is None:
+                w.follow_up["left_off"] = found[0][1] if found else "empty_user_turn"
+            else:
+                w.follow_up["user"] = text
+        items = []
+        for w in todo:
+            if "user" in w.follow_up:
+                sampling = self._sampling(w, p.max_follow_up_tokens, "follow_up", "assistant")
+                items.append((w, self._prompts.follow_up(w.view(), w.answer, w.follow_up["user"], sampling,
+                                                         p.answer_candidates)))
+        for w, res in self._ask(items):
+            if isinstance(res, RequestError):
+                w.follow_up["left_off"] = drop_reason(res)
+                continue
+            kept, rejected = _best_of(res, lambda text: self._follow_up_problem(w, "assistant", text))
+            if kept is None:
+                w.follow_up["left_off"] = rejected[0][2]
+            else:
+                w.follow_up["reply"] = kept[1]
+
+    def _follow_up_problem(self, w: _Work, role: str, text: str) -> str | None:
+        if not text:
+            return f"empty_{role}_turn"
+        turns = [{"user": w.request, "assistant": w.answer}]
+        if role == "assistant":
+            if _RESULTS_ECHO.search(text):
+                return "echoed_tool_results"
+            if "grounded" in self.params.checks and invented_numbers(text, self._said(w, w.answer, w.follow_up["user"])):
+                return "invented_number"
+            turns.append({"user": w.follow_up["user"], "assistant": None})
+        occupation = (w.seed.persona or {}).get("occupation")
+        return turn_problem(role, text, turns, [], 0.8, occupation, persona=plumbing.persona_text(w.seed) or "")
 
     # ---- the record -------------------------------------------------------------------------------------
 
     def _finish(self, w: _Work) -> Sample | None:
         messages = build_messages(w.request, w.steps, w.answer)
+        if "reply" in w.follow_up:
+            messages += [Message("user", w.follow_up["user"]), Message("assistant", w.follow_up["reply"])]
         problems = validate_calls([c for m in messages for c in m.tool_calls], w.offered)
         if problems:  # the last gate before the sample leaves the generator
             self._drop(w, "invalid_call", errors=problems)
@@ -534,6 +631,8 @@ class FunctionCalling(PromptStyled, Step):
             tool_source="seed" if w.seed.meta.get("tools") else list(self.params.catalog),
             executors=w.executors, call_retries=w.retried,
             first_calls="from_request" if w.from_request else "planned", candidates_picked=w.picked,
+            **({"follow_up": {k: v for k, v in w.follow_up.items() if k in ("move", "left_off")}}
+               if w.follow_up else {}),
         )
         provenance["sampling"] = {**provenance["sampling"], "call_temperature": self.params.call_temperature}
         return replace(w.seed, kind="tool_use", messages=messages, tools=w.offered, provenance=provenance,

@@ -39,9 +39,8 @@ _FOLDER = "multi_turn"
 # A base model keeps writing the transcript; these strings mark where its turn ends.
 # The labelled form ("User (nurse, Amman):") is copied by the model for either side, so both forms stop.
 _STOP = ("\nUser:", "\nUser (", "\nAssistant:", "\nAssistant (", "\nPerson:", "\n###", "\n\n")
-# What the simulated user does after the opening turn (chat template; the few-shot examples show the same
-# moves to base models by example).
-MOVES = ("follow_up", "clarify", "topic_shift", "push_back")
+# What the simulated user does after the opening turn: user_voice.MOVES (chat template; the few-shot
+# examples show the same moves to base models by example).
 # Chat user turns are JSON with a situation scratchpad before the message (pipelines.generators.user_voice).
 _SCRATCHPAD_TOKENS = 192
 
@@ -141,7 +140,7 @@ class MultiTurn(PromptStyled, Step):
         """What the simulated user does on turn t (chat template): open, then follow up, clarify, shift, push back."""
         if t == 0:
             return "open"
-        return MOVES[derive_seed(self.ctx.llm_config["seed"], s.id, t, "move") % len(MOVES)]
+        return user_voice.MOVES[derive_seed(self.ctx.llm_config["seed"], s.id, t, "move") % len(user_voice.MOVES)]
 
     def _request(self, role: str, t: int, s: Sample, shots: list, turns: list, attempt: int = 0) -> Request:
         p, cfg = self.params, self.ctx.llm_config
@@ -166,9 +165,7 @@ class MultiTurn(PromptStyled, Step):
             system = render(f"{_FOLDER}/chat_assistant.jinja")
             return Request(smp, messages=({"role": "system", "content": system}, *history))
         if t == 0:
-            goal = calls.persona_goal(s)
-            return user_voice.opening(description, f"for help to {goal}" if goal else "for help with something "
-                                      "in their work or life", smp)
+            return user_voice.opening_for(s, smp)
         return user_voice.follow_up(description, history, self._move(s, t), smp)
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field
@@ -38,6 +39,8 @@ from pipelines.core.step import Params
 from pipelines.generators import calls, user_voice
 from pipelines.generators.batch_step import BatchGenerator
 from pipelines.generators.calls import Usage, drop, request_drop, run_batch, sampling, tidy
+from pipelines.formats import math_answers
+from pipelines.formats.math_answers import answers_match
 from pipelines.generators.templates import derive_seed, examples, render, template_hash
 from pipelines.llm.client import Request
 from pipelines.llm.errors import RequestError
@@ -94,6 +97,10 @@ def split_think(text: str) -> tuple[str, str] | None:
 class Reasoning(PromptStyled, BatchGenerator):
     Params = ReasoningParams
     prompt_folders = (_FOLDER,)
+
+    @classmethod
+    def fingerprint_files(cls) -> list:
+        return [*super().fingerprint_files(), Path(math_answers.__file__)]
 
     # ---- one batch, stage by stage ----------------------------------------------------------------
 
@@ -234,9 +241,7 @@ class Reasoning(PromptStyled, BatchGenerator):
 
 def grade_attempts(solved: list[tuple[str, str | None]], reference: Any, min_agreement: float) -> dict[str, Any]:
     """Which attempt to keep (index or None, with the drop reason), which wrong one to pair it with, and
-    each attempt's answer and outcome. One verifier for generation and filtering: filter.math_answer's."""
-    from filters.correctness.math_answer import answers_match
-
+    each attempt's answer and outcome. One verifier for generation and filtering (filter.math_answer)."""
     answers = [a or "" for _, a in solved]
     if reference is not None:
         correct = [answers_match(str(reference), a)[0] for a in answers]

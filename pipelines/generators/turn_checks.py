@@ -9,9 +9,11 @@ if it fails every time the sample is dropped with the reason named here.
 
 Small instruct models fail differently, and `voice_problem` names those failures: a user message written
 as a letter ("Subject: ...", "Dear ...", "Best regards"), a template placeholder ("[Your Name]"), the
-simulated user speaking as the assistant ("Sure, I'd be happy to help", "How can I assist you?"), an
-answer that opens with an AI disclaimer, a code block nobody asked for, and an answer cut off at
-max_tokens.
+simulated user speaking as the assistant ("Sure, I'd be happy to help", "How can I assist you?"), the
+prompt's instructions copied into the message ("first person, in the user's own voice"), an
+answer that opens with an AI disclaimer, an answer that narrates the exchange ("The user asked ..."), a
+code block nobody asked for, and an answer cut off at max_tokens. `asks_something` tells a request from a
+statement ("1000 EUR is approximately 1,000 BRL.").
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from collections.abc import Iterable
 from typing import Any
 
 _WORD = re.compile(r"\w+")
+_LETTERS = re.compile(r"[^\W\d_]+")
+# A reply that narrates the exchange ("The user asked to calculate ...") instead of answering it.
+_ABOUT_USER = re.compile(r"^\W*the user('?s)? (wrote|asked|wants|requested|called|is asking|has|message)\b", re.IGNORECASE)
 
 
 def trigrams(text: str) -> set[tuple[str, ...]]:
@@ -54,7 +59,11 @@ _PLACEHOLDER = re.compile(r"\[(?:your |the |my )?[A-Z][\w' .-]{0,30}\]|<(?:your|
 _ASSISTANT_VOICE = re.compile(
     r"^\s*(sure|certainly|of course|absolutely|great question)\b|how (can|may) i (help|assist)|"
     r"\b(i'?d|i would) be (happy|glad) to (help|assist)|\bi'?m (here|happy) to help|\bas an ai\b|"
-    r"\bi'?m an ai\b|let me know if you (have|need)|anything else (that )?(you'd like|i can)|feel free to ask", re.IGNORECASE)
+    r"\bi'?m an ai\b|let me know if you (have|need)|let me know what you|anything else (that )?(you'd like|i can)|"
+    r"feel free to ask|what is your question|what can i do for you|let'?s begin", re.IGNORECASE)
+# The prompt's own instructions written into a user message ("..., one or two sentences, first person").
+_INSTRUCTION_ECHO = re.compile(r"\b(first person|in the user'?s (own )?voice|one or two sentences|test data|"
+                               r"reply with json|no greeting line)\b", re.IGNORECASE)
 _REFUSAL = re.compile(r"^\W*(i'?m )?sorry,? (but )?i (can'?t|cannot|am unable to) (assist|help)", re.IGNORECASE)
 _AI_DISCLAIMER = re.compile(r"\bas an ai( language model)?\b|\bi'?m (just )?an ai\b|\bi don'?t have personal",
                             re.IGNORECASE)
@@ -62,7 +71,18 @@ _ASKS_FOR_CODE = re.compile(r"\b(code|script|function|program|sql|python|javascr
                             r"command|bash|html|css|json|yaml)\b", re.IGNORECASE)
 
 
-def _shares_run(text: str, other: str, n: int = 6) -> bool:
+_ASK = re.compile(r"\?|\b(please|can you|could you|would you|i need|i want|i'?d like|help me|tell me|show me|"
+                  r"give me|let me know|i'?m looking for|i wonder)\b|^\W*(convert|calculate|compute|find|check|"
+                  r"get|work out|figure out|count|change|add|look up|what|how|which|when|where)\b",
+                  re.IGNORECASE | re.MULTILINE)
+
+
+def asks_something(text: str) -> bool:
+    """Does a request ask for anything: a question mark, a polite ask, or an imperative verb first?"""
+    return _ASK.search(text) is not None
+
+
+def shares_run(text: str, other: str, n: int = 6) -> bool:
     """Does `text` repeat a run of n words from `other`?"""
     a, b = _WORD.findall(text.lower()), _WORD.findall(other.lower())
     runs = {tuple(b[i:i + n]) for i in range(len(b) - n + 1)}
@@ -80,16 +100,20 @@ def voice_problem(role: str, text: str, finish_reason: str | None = None, asked:
     if _PLACEHOLDER.search(text):
         return "placeholder"
     if role == "user":
-        if _ASSISTANT_VOICE.search(text):
+        if _ASSISTANT_VOICE.search(text) or _REFUSAL.search(text):
             return "user_speaks_as_assistant"
-        if persona and _shares_run(text, persona):
+        if _INSTRUCTION_ECHO.search(text):
+            return "copied_instructions"
+        if persona and shares_run(text, persona):
             return "copied_persona"
-        # A piece of the answer cut out as a "message" ("human intervention.") asks nothing.
-        return "fragment" if len(_WORD.findall(text)) < 4 else None
+        # A piece of the answer cut out as a "message" ("human intervention.", "83.5 JPY USD") asks nothing.
+        return "fragment" if len(_LETTERS.findall(text)) < 4 else None
     if finish_reason == "length":
         return "truncated_answer"
     if _REFUSAL.search(text):
         return "refusal"
+    if _ABOUT_USER.search(text):
+        return "talks_about_user"
     if _AI_DISCLAIMER.search(text):
         return "ai_disclaimer"
     if "```" in text and not _ASKS_FOR_CODE.search(asked):

@@ -13,11 +13,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pipelines.core.sample import Sample
+from pipelines.generators.calls import DEFAULT_PERSONA, persona_goal, persona_text
 from pipelines.generators.templates import files_in, render
 from pipelines.llm.client import Completion, Request, Sampling
 
 FOLDER = "user_voice"
 HERE = Path(__file__)
+# What the simulated user does after an answer (prompts/user_voice/next.jinja words each one).
+MOVES = ("follow_up", "clarify", "topic_shift", "push_back")
+_ASK = {"help": ("for help to {goal}", "for help with something in their work or life"),
+        "advice": ("for advice on how to {goal}", "for advice about their work or life")}
 
 
 def _text(lo: int) -> dict[str, Any]:
@@ -43,6 +49,14 @@ def opening(persona: str, purpose: str, smp: Sampling, n: int = 1) -> Request:
     return Request(smp, messages=({"role": "user", "content": text},), json_schema=OPEN_SCHEMA, n=n)
 
 
+def opening_for(seed: Sample, smp: Sampling, n: int = 1, ask: str = "help") -> Request:
+    """The seed persona's first message, about its own goal when it has one: `ask` "help" (something to
+    get done) or "advice" (something to decide, which no tool answers)."""
+    with_goal, without = _ASK[ask]
+    goal = persona_goal(seed)
+    return opening(persona_text(seed) or DEFAULT_PERSONA, with_goal.format(goal=goal) if goal else without, smp, n)
+
+
 def follow_up(persona: str, transcript: list[dict[str, str]], move: str, smp: Sampling) -> Request:
     """Three candidates for the persona's next message after `transcript` (roles user/assistant), doing `move`."""
     text = render(f"{FOLDER}/next.jinja", persona_description=persona, transcript=transcript, move=move)
@@ -52,5 +66,5 @@ def follow_up(persona: str, transcript: list[dict[str, str]], move: str, smp: Sa
 def messages(completion: Completion) -> list[str]:
     """The candidate messages of a schema-checked completion (the backend validated it against the schema)."""
     parsed = completion.parsed or {}
-    found = parsed["messages"] if "messages" in parsed else [parsed.get("question", "")]
+    found = parsed["messages"] if "messages" in parsed else [parsed.get("question") or parsed.get("user_message", "")]
     return [str(m).strip() for m in found if str(m).strip()]

@@ -14,7 +14,7 @@ copy appears in what it could see: the user's request and the results of earlier
   "euros" -> "EUR" is exactly what the model should do.
 
 `answer_uses_results` is the same idea for the final answer: it must state at least one value the tools
-returned.
+returned; `invented_numbers` the converse: no figure the conversation does not give.
 """
 
 from __future__ import annotations
@@ -137,3 +137,20 @@ def answer_uses_results(answer: str, results: list[Any]) -> bool:
         if isinstance(leaf, str) and len(leaf.strip()) >= 3 and _norm(leaf) in text:
             return True
     return False
+
+
+def invented_numbers(answer: str, context: str) -> list[str]:
+    """Numbers an answer states that nothing in `context` (the request, the results, earlier turns) gives,
+    rounding allowed ("36231.88" for a result of 36231.88333). Numbers up to 10 are exempt: counts and
+    ordinals ("3 people", "2 options") are words as much as figures. Seen from the 0.5B teacher: "each
+    person would receive $12115.44" for a result of 36231.88, "100,000 EUR is $362,315.44"."""
+    known = context_numbers(context)
+    invented = []
+    for token in _NUMBER.findall(answer):
+        value = _to_float(token)
+        if value is None or abs(value) <= 10:
+            continue
+        places = len(token.rsplit(".", 1)[1]) if "." in token else 0
+        if not any(number_in(abs(value), [abs(n)]) or round(abs(n), places) == abs(value) for n in known):
+            invented.append(token)
+    return invented

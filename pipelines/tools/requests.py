@@ -11,7 +11,7 @@ get constrained decoding wherever the backend supports it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pipelines.core.sample import canonical_json
@@ -44,6 +44,16 @@ class Conversation:
     offered: Tools
     request: str = ""
     steps: Steps | tuple = ()
+
+
+def _one_round(c: Conversation) -> Conversation:
+    """The conversation with its calls and results as one round, for the chat prompts that want words.
+    Shown two rounds of calls and results, the 0.5B teacher wrote a third round of calls as its "answer"
+    (9 of 10 multi-step probes, even told "answer in words now"; given the rounds as one digest message,
+    it pasted the digest back). Shown one round, as in a single-call sample, it answers in words."""
+    if len(c.steps) < 2:
+        return c
+    return replace(c, steps=[([k for ks, _ in c.steps for k in ks], [r for _, rs in c.steps for r in rs])])
 
 
 @dataclass(frozen=True)
@@ -103,4 +113,13 @@ class Prompts:
         if self.style == "fewshot":
             return Request(sampling=sampling, prompt=self._transcript(c, "Answer"), n=n)
         system = render(self.template("answer"), tools=[signature(t) for t in c.offered], results=bool(c.steps))
-        return Request(sampling=sampling, messages=({"role": "system", "content": system}, *self._history(c)), n=n)
+        return Request(sampling=sampling, messages=({"role": "system", "content": system}, *self._history(_one_round(c))),
+                       n=n)
+
+    def follow_up(self, c: Conversation, answer: str, message: str, sampling: Sampling, n: int = 1) -> Request:
+        """The assistant's reply to the user's `message` after its `answer` (chat only)."""
+        system = render(self.template("answer"), tools=[signature(t) for t in c.offered], results=bool(c.steps),
+                        follow_up=True)
+        history = [*self._history(_one_round(c)), {"role": "assistant", "content": answer},
+                   {"role": "user", "content": message}]
+        return Request(sampling=sampling, messages=({"role": "system", "content": system}, *history), n=n)

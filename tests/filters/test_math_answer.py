@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from filters.correctness.math_answer import answers_match, reference_text
+from pipelines.formats.math_answers import answers_match, reference_text
 from pipelines.core.sample import Message, Sample
 from tests.filters.conftest import make_step
 from tests.filters.data import gsm8k

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from filters.correctness.math_answer import answers_match
+from pipelines.formats.math_answers import answers_match
 from personas.bank import load_bank
 from pipelines.core.registry import get_component
 from pipelines.core.sample import Sample
@@ -110,3 +110,57 @@ def test_function_calling_on_the_instruct_teacher(tmp_path):
         assert validate_calls(calls, s.tools) == []
         assert s.messages[0].role == "user" and not s.messages[0].content.lstrip().startswith("{")
         assert s.messages[-1].role == "assistant" and s.messages[-1].content
+
+
+def test_function_calling_conversations_go_on_after_the_answer(tmp_path):
+    out = run(make("generate.function_calling", tmp_path, follow_up=1.0, cases=["single"]), personas(4, offset=11))
+    kept = [s for s in out if not s.dropped]
+    assert kept, [s.verdicts[-1].reason for s in out]
+    went_on = 0
+    for s in kept:
+        follow = s.provenance["follow_up"]
+        assert follow["move"] in {"follow_up", "clarify", "push_back"}
+        roles = [m.role for m in s.messages]
+        if "left_off" in follow:  # the one exchange is kept, and the reason the follow-up was left off
+            assert roles == ["user", "assistant", "tool", "assistant"] and follow["left_off"]
+            continue
+        went_on += 1
+        assert roles == ["user", "assistant", "tool", "assistant", "user", "assistant"]
+        assert s.messages[4].content and s.messages[5].content
+        assert s.messages[4].content != s.messages[0].content
+    assert went_on, [s.provenance["follow_up"] for s in kept]
+
+
+def test_every_builtin_chain_is_worded_with_the_values_it_adds():
+    import random
+
+    from pipelines.tools.chains import chain_ask
+    from pipelines.tools.executors import CHAINS
+
+    first_args = {"get_weather": {"city": "Oslo"}, "get_exchange_rate": {"base": "USD", "quote": "EUR"},
+                  "convert_currency": {"amount": 80, "from_currency": "USD", "to_currency": "EUR"},
+                  "days_between": {"start_date": "2025-01-01", "end_date": "2025-01-09"},
+                  "add_days": {"date": "2025-01-01", "days": 9}, "calculate": {"expression": "3 * 4"}}
+    for first, second in CHAINS:
+        words, added = chain_ask({"name": first, "arguments": first_args[first]}, second, random.Random(0))
+        assert words.startswith("then ") and "{" not in words, (first, second, words)
+        assert all(v in words for v in added)
+    assert chain_ask({"name": "get_weather", "arguments": {}}, "count_words", random.Random(0)) is None
+
+
+def test_multi_step_requests_ask_for_the_second_step_and_its_calls_are_grounded(tmp_path):
+    from pipelines.tools.checks import check_grounded
+    from pipelines.tools.prompting import result_json
+
+    out = run(make("generate.function_calling", tmp_path, cases=["multi_step"], follow_up=0.0), personas(4, offset=21))
+    kept = [s for s in out if not s.dropped]
+    assert kept, [(s.verdicts[-1].reason, s.verdicts[-1].details.get("request")) for s in out]
+    for s in kept:
+        turns = [m for m in s.messages if m.role == "assistant" and m.tool_calls]
+        assert len(turns) == 2 and s.messages[-1].role == "assistant" and s.messages[-1].content
+        assert not s.messages[-1].content.lstrip().startswith("{")  # words, not a third round of calls
+        first = [{"name": c.name, "arguments": c.arguments} for c in turns[0].tool_calls]
+        second = [{"name": c.name, "arguments": c.arguments} for c in turns[1].tool_calls]
+        results = [[__import__("json").loads(m.content) for m in s.messages if m.role == "tool"][:len(first)]]
+        assert check_grounded(second, s.tools, s.messages[0].content, [(first, results[0])]) is None
+        assert result_json(results[0][0])

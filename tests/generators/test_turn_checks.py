@@ -74,3 +74,17 @@ def test_refusals_and_pasted_persona_text_are_named():
     assert voice_problem("user", "Are past the basics but not confident and writes formally?",
                          persona=persona) == "copied_persona"
     assert voice_problem("user", "How do I cut picking mistakes in a warehouse of 40 staff?", persona=persona) is None
+
+
+def test_instruct_teacher_failures_are_named():
+    from pipelines.generators.turn_checks import asks_something, voice_problem
+
+    assert voice_problem("user", "83.5 JPY USD") == "fragment"
+    assert voice_problem("user", "I'm sorry, but I can't assist with that request.") == "user_speaks_as_assistant"
+    assert voice_problem("user", "The date is 2023-03-12. What is your question?") == "user_speaks_as_assistant"
+    assert voice_problem("user", "Convert 5 km, one or two sentences, first person.") == "copied_instructions"
+    assert voice_problem("assistant", "The user asked to calculate the date.") == "talks_about_user"
+    assert voice_problem("assistant", "The new date, 2023-03-12, is a Sunday.") is None
+    assert not asks_something("1000 EUR is approximately 1,000 BRL.")
+    assert all(map(asks_something, ["Convert 100 EUR to USD for my trip.", "I need the weather in Oslo.",
+                                    "What is 3 + 4", "Could you count the words in this?"]))

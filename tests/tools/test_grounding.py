@@ -41,3 +41,12 @@ def test_an_answer_must_state_a_result():
     assert answer_uses_results("Clear skies today.", results)
     assert not answer_uses_results("My washing machine is ready.", results)
     assert not answer_uses_results("It is 30 degrees.", results)
+
+
+def test_an_answer_may_round_a_result_but_not_invent_a_figure():
+    from pipelines.tools.grounding import invented_numbers
+
+    context = 'Convert 100000 EUR to USD and split it between 3 people. {"amount": 108695.65} {"result": 36231.88333}'
+    assert invented_numbers("That is $108,695.65 in all, or $36,231.88 each for the 3 of you.", context) == []
+    assert invented_numbers("Each person would receive $12115.44.", context) == ["12115.44"]
+    assert invented_numbers("Split 2 ways it is less.", context) == []  # small counts are words
