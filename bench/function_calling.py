@@ -3,7 +3,8 @@
 Runs `generate.function_calling` (catalog builtin, the default cases drawn per seed) over N personas
 sampled for coverage, and reports per case attempted / kept, the drop reasons, the invalid-call rate of the
 kept samples (every call re-validated here against its tool's JSON Schema; must be 0), and how many kept
-samples go on after the answer (follow-up turn). Model answers are cached under --dir, so a rerun costs
+samples go on after the answer (follow-up turn), and how many kept samples exist only because of the
+`reanchor` and `call_attempts` machinery (first calls read off the request, first calls asked again). Model answers are cached under --dir, so a rerun costs
 nothing. Run by hand:
 
     .venv/bin/python bench/function_calling.py --n 40            # --model embedded-qwen-1.5b
@@ -53,7 +54,7 @@ def main() -> None:
         step.ctx.close()
     cases: dict[str, Counter] = {}
     reasons: Counter = Counter()
-    invalid = follow_ups = 0
+    invalid = follow_ups = reanchored = retried = 0
     for s in out:
         case = s.meta.get("case") or (s.verdicts[-1].details.get("case") if s.dropped else None) or "unknown"
         c = cases.setdefault(case, Counter())
@@ -64,6 +65,8 @@ def main() -> None:
         c["kept"] += 1
         invalid += bool(validate_calls([t for m in s.messages for t in m.tool_calls], s.tools))
         follow_ups += s.messages[-2].role == "user"
+        reanchored += s.provenance.get("first_calls") == "from_request"  # kept only thanks to `reanchor`
+        retried += bool(s.provenance.get("call_retries"))  # kept only thanks to `call_attempts`
     with (args.dir / "samples.jsonl").open("w") as f:
         for s in out:
             f.write(json.dumps(s.to_dict(), ensure_ascii=False) + "\n")
@@ -75,7 +78,7 @@ def main() -> None:
         "tool_calling_kept_share": round(sum(cases[k]["kept"] for k in tool_cases) /
                                          max(1, sum(cases[k]["attempted"] for k in tool_cases)), 3),
         "invalid_call_rate_kept": round(invalid / kept, 3) if kept else None,
-        "with_follow_up": follow_ups, "dropped": dict(reasons.most_common()),
+        "with_follow_up": follow_ups, "kept_after_reanchor": reanchored, "kept_after_call_retry": retried, "dropped": dict(reasons.most_common()),
         "minutes": round((time.perf_counter() - started) / 60, 2),
     }))
 

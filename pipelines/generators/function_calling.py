@@ -70,6 +70,7 @@ CHECKS = ("grounded", "choice", "distinct", "tool_errors")
 # After the answer, the user follows up, asks what something meant or doubts a point (user_voice.MOVES);
 # a topic shift would leave the tools behind.
 _FOLLOW_UP_MOVES = ("follow_up", "clarify", "push_back")
+_SPARE_CALLS = 2
 # Chat user messages written by user_voice come after a "situation" scratchpad (not kept).
 _SCRATCHPAD_TOKENS = 128
 # First-call failures that say nothing about the sample's plan, only about the values sampled this time.
@@ -151,7 +152,7 @@ class FunctionCallingParams(Params):
     reanchor: bool = Field(True, description="when no request candidate states every planned value, keep the "
                            "candidate that misses fewest and decode the first calls again from it (the request "
                            "leads, as in real use); they must be grounded in it and pass every check")
-    answer_candidates: int = Field(2, ge=1, le=8, description="final answers sampled per sample; the first "
+    answer_candidates: int = Field(4, ge=1, le=8, description="final answers sampled per sample; the first "
                                    "that passes the checks is kept (best of n)")
     follow_up: float = Field(0.5, ge=0.0, le=1.0, description="chat: share of samples (drawn per sample) that "
                              "go on after the answer: the user's next message (a follow-up, clarification or "
@@ -339,8 +340,9 @@ class FunctionCalling(PromptStyled, Step):
             sampling = self._sampling(w, self.params.max_call_tokens, "calls", 0, *retry, temperature=temperature)
             count = (1, 1) if same_tool else (len(names), len(names))
             tools = [_avoiding(next(t for t in w.offered if tool_name(t) == n), w.avoid) for n in dict.fromkeys(names)]
-            items.append((w, self._prompts.plan(w.view(), tools, count, sampling, n=len(names) if same_tool else 1,
-                                                in_order=len(tools) > 1)))
+            # Same-tool calls: two spare completions, since even hot the 0.5B teacher often picks one city twice.
+            n = len(names) + _SPARE_CALLS if same_tool else 1
+            items.append((w, self._prompts.plan(w.view(), tools, count, sampling, n=n, in_order=len(tools) > 1)))
         for w, res in self._ask(items):
             self._take_calls(w, res, 0)
 
@@ -349,6 +351,13 @@ class FunctionCalling(PromptStyled, Step):
         if isinstance(res, RequestError):
             return self._drop(w, "calls_unparseable", error=res.reason, text=res.text[:2000], step=k)
         calls = [{"name": c["name"], "arguments": c["arguments"]} for out in res for c in out.parsed["calls"]]
+        if k == 0 and not grounded and w.case == "parallel" and len(calls) > len(w.planned[0]):
+            # Spare same-tool completions: the first ones with distinct arguments, as many as planned.
+            firsts: dict[str, dict[str, Any]] = {}
+            for c in calls:
+                firsts.setdefault(canonical_json(c["arguments"]), c)
+            distinct = list(firsts.values())
+            calls = (distinct if len(distinct) >= len(w.planned[0]) else calls)[:len(w.planned[0])]
         problem = check_turn(calls, w.offered, w.planned[k], w.case, w.steps, "distinct" in self.params.checks)
         if problem is None and (k > 0 or grounded) and "grounded" in self.params.checks:
             problem = check_grounded(calls, w.offered, w.request, w.steps)
@@ -546,7 +555,9 @@ class FunctionCalling(PromptStyled, Step):
         if (voice := voice_problem("assistant", text, asked=w.request)) is not None:
             return voice
         if w.steps and "grounded" in self.params.checks:
-            if not answer_uses_results(text, [r for _, rs in w.steps for r in rs]):
+            # A multi-step answer reports where the chain ended: the last round's results.
+            results = w.steps[-1][1] if w.case == "multi_step" else [r for _, rs in w.steps for r in rs]
+            if not answer_uses_results(text, results, asked=w.request):
                 return "ungrounded_answer"
             if invented_numbers(text, self._said(w)):
                 return "invented_number"

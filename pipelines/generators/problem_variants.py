@@ -94,11 +94,18 @@ def apply_swaps(text: str, swaps: list[dict[str, str]]) -> tuple[str, list[dict[
             usable[old] = new
     if not usable:
         return text, []
-    pattern = re.compile("|".join(rf"(?<!\w){re.escape(o)}(?!\w)" for o in sorted(usable, key=len, reverse=True)))
-    swapped = pattern.sub(lambda m: usable[m.group(0)], text)
-    # "a apple" after a swap: the article follows the new word.
-    swapped = re.sub(r"\b([Aa]) (?=[aeiouAEIOU])", r"\1n ", swapped)
-    swapped = re.sub(r"\b([Aa])n (?=[b-df-hj-np-tv-zB-DF-HJ-NP-TV-Z])", r"\1 ", swapped)
+    # An "a"/"an" right before a swapped word follows the new word ("a jar" -> "an urn"); others stay.
+    olds = "|".join(re.escape(o) for o in sorted(usable, key=len, reverse=True))
+    pattern = re.compile(rf"(?:\b(an?|An?) )?(?<!\w)({olds})(?!\w)")
+
+    def swap_one(m: re.Match) -> str:
+        new = usable[m.group(2)]
+        if m.group(1) is None:
+            return new
+        article = "an" if new[0].lower() in "aeiou" else "a"
+        return f"{article.capitalize() if m.group(1)[0] == 'A' else article} {new}"
+
+    swapped = pattern.sub(swap_one, text)
     return swapped, [{"from": o, "to": n} for o, n in usable.items()]
 
 

@@ -47,10 +47,12 @@ def _copies(text: str, others: Iterable[str], limit: float) -> bool:
 
 
 def speaks_as(text: str, occupation: str | None) -> bool:
-    """Does the text introduce its speaker as this occupation ("I'm a semi-professional cyclist")?"""
+    """Does the text introduce its speaker as this occupation ("I'm a semi-professional cyclist", "As a
+    nurse in Amman, ...")?"""
     if not occupation:
         return False
-    return re.search(rf"\bI(?:'m|’m| am) (?:an? )?{re.escape(occupation)}\b", text, re.IGNORECASE) is not None
+    job = re.escape(occupation)
+    return re.search(rf"\bI(?:'m|’m| am) (?:an? )?{job}\b|^\W*As an? {job}\b", text, re.IGNORECASE) is not None
 
 
 _LETTER = re.compile(r"^\s*(subject\s*:|dear\b)|\b(best regards|kind regards|warm regards|sincerely|yours truly)\b",
@@ -63,9 +65,10 @@ _ASSISTANT_VOICE = re.compile(
     r"feel free to ask|what is your question|what can i do for you|let'?s begin", re.IGNORECASE)
 # The prompt's own instructions written into a user message ("..., one or two sentences, first person").
 _INSTRUCTION_ECHO = re.compile(r"\b(first person|in the user'?s (own )?voice|one or two sentences|test data|"
-                               r"reply with json|no greeting line)\b", re.IGNORECASE)
+                               r"reply with json|no greeting line|must state these values|these values exactly)\b", re.IGNORECASE)
 _REFUSAL = re.compile(r"^\W*(i'?m )?sorry,? (but )?i (can'?t|cannot|am unable to) (assist|help)", re.IGNORECASE)
-_AI_DISCLAIMER = re.compile(r"\bas an ai( language model)?\b|\bi'?m (just )?an ai\b|\bi don'?t have personal",
+_AI_DISCLAIMER = re.compile(r"\bas an ai( language model)?\b|\bi'?m (just )?an ai\b|\bi don'?t have personal|"
+                            r"\bi'?m (just )?a computer program\b|\bi don'?t have feelings",
                             re.IGNORECASE)
 _ASKS_FOR_CODE = re.compile(r"\b(code|script|function|program|sql|python|javascript|regex|formula|snippet|"
                             r"command|bash|html|css|json|yaml)\b", re.IGNORECASE)

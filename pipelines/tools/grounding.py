@@ -127,11 +127,18 @@ def leaves(value: Any) -> list[Any]:
     return [] if isinstance(value, bool) or value is None else [value]
 
 
-def answer_uses_results(answer: str, results: list[Any]) -> bool:
+def answer_uses_results(answer: str, results: list[Any], asked: str = "") -> bool:
     """Does the final answer state at least one value from the tool results (a number, or a text of three
-    characters or more)? An answer that uses none of them did not read them."""
+    characters or more) that the request `asked` did not already state? An answer that uses none of them
+    did not read them: "The number 12345.67 USD is converted to EUR." names the request's EUR, not the
+    result's 11358.02."""
     text, numbers = _norm(answer), context_numbers(answer)
+    known_text, known = _norm(asked), context_numbers(asked)
     for leaf in leaves(results):
+        if isinstance(leaf, (int, float)) and not isinstance(leaf, bool) and number_in(float(leaf), known):
+            continue
+        if isinstance(leaf, str) and _norm(leaf) in known_text:
+            continue
         if isinstance(leaf, (int, float)) and number_in(float(leaf), numbers):
             return True
         if isinstance(leaf, str) and len(leaf.strip()) >= 3 and _norm(leaf) in text:
@@ -141,14 +148,14 @@ def answer_uses_results(answer: str, results: list[Any]) -> bool:
 
 def invented_numbers(answer: str, context: str) -> list[str]:
     """Numbers an answer states that nothing in `context` (the request, the results, earlier turns) gives,
-    rounding allowed ("36231.88" for a result of 36231.88333). Numbers up to 10 are exempt: counts and
-    ordinals ("3 people", "2 options") are words as much as figures. Seen from the 0.5B teacher: "each
+    rounding allowed ("36231.88" for a result of 36231.88333). Whole numbers up to 10 are exempt: counts
+    and ordinals ("3 people", "2 options") are words as much as figures; a rate of 0.98 is not. Seen from the 0.5B teacher: "each
     person would receive $12115.44" for a result of 36231.88, "100,000 EUR is $362,315.44"."""
     known = context_numbers(context)
     invented = []
     for token in _NUMBER.findall(answer):
         value = _to_float(token)
-        if value is None or abs(value) <= 10:
+        if value is None or (abs(value) <= 10 and value.is_integer()):
             continue
         places = len(token.rsplit(".", 1)[1]) if "." in token else 0
         if not any(number_in(abs(value), [abs(n)]) or round(abs(n), places) == abs(value) for n in known):

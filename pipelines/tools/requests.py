@@ -11,7 +11,7 @@ get constrained decoding wherever the backend supports it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from pipelines.core.sample import canonical_json
@@ -46,14 +46,14 @@ class Conversation:
     steps: Steps | tuple = ()
 
 
-def _one_round(c: Conversation) -> Conversation:
-    """The conversation with its calls and results as one round, for the chat prompts that want words.
-    Shown two rounds of calls and results, the 0.5B teacher wrote a third round of calls as its "answer"
-    (9 of 10 multi-step probes, even told "answer in words now"; given the rounds as one digest message,
-    it pasted the digest back). Shown one round, as in a single-call sample, it answers in words."""
-    if len(c.steps) < 2:
-        return c
-    return replace(c, steps=[([k for ks, _ in c.steps for k in ks], [r for _, rs in c.steps for r in rs])])
+def _lookups(c: Conversation) -> list[dict[str, str]]:
+    """Every call and what it returned, for the chat prompts that want words. Shown its calls as JSON
+    assistant turns, the 0.5B teacher wrote more calls as its "answer" (9 of 10 multi-step probes, even
+    told "answer in words now"; 2 of 9 parallel seeds with one round of two calls), and given them as a
+    digest user message, it pasted the digest back. In the system prompt, as what was looked up, with the
+    request as the only user turn, it answers in words."""
+    return [{"call": f"{k['name']}({canonical_json(k['arguments'])})", "result": result_json(r)}
+            for ks, rs in c.steps for k, r in zip(ks, rs)]
 
 
 @dataclass(frozen=True)
@@ -112,14 +112,14 @@ class Prompts:
     def answer(self, c: Conversation, sampling: Sampling, n: int = 1) -> Request:
         if self.style == "fewshot":
             return Request(sampling=sampling, prompt=self._transcript(c, "Answer"), n=n)
-        system = render(self.template("answer"), tools=[signature(t) for t in c.offered], results=bool(c.steps))
-        return Request(sampling=sampling, messages=({"role": "system", "content": system}, *self._history(_one_round(c))),
-                       n=n)
+        system = render(self.template("answer"), tools=[signature(t) for t in c.offered], results=_lookups(c))
+        return Request(sampling=sampling, n=n, messages=({"role": "system", "content": system},
+                                                         {"role": "user", "content": c.request}))
 
     def follow_up(self, c: Conversation, answer: str, message: str, sampling: Sampling, n: int = 1) -> Request:
         """The assistant's reply to the user's `message` after its `answer` (chat only)."""
-        system = render(self.template("answer"), tools=[signature(t) for t in c.offered], results=bool(c.steps),
+        system = render(self.template("answer"), tools=[signature(t) for t in c.offered], results=_lookups(c),
                         follow_up=True)
-        history = [*self._history(_one_round(c)), {"role": "assistant", "content": answer},
+        history = [{"role": "user", "content": c.request}, {"role": "assistant", "content": answer},
                    {"role": "user", "content": message}]
         return Request(sampling=sampling, messages=({"role": "system", "content": system}, *history), n=n)

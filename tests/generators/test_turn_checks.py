@@ -88,3 +88,11 @@ def test_instruct_teacher_failures_are_named():
     assert not asks_something("1000 EUR is approximately 1,000 BRL.")
     assert all(map(asks_something, ["Convert 100 EUR to USD for my trip.", "I need the weather in Oslo.",
                                     "What is 3 + 4", "Could you count the words in this?"]))
+
+
+def test_an_assistant_that_answers_as_the_persona_or_as_a_program_is_caught():
+    from pipelines.generators.turn_checks import speaks_as, voice_problem
+
+    assert speaks_as("As a nurse in Amman, one of the biggest challenges is stress.", "nurse")
+    assert voice_problem("assistant", "I'm just a computer program, so I don't have feelings.") == "ai_disclaimer"
+    assert voice_problem("user", "What is calculate? It must state these values exactly: 2 + 3") == "copied_instructions"

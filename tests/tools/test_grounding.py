@@ -50,3 +50,10 @@ def test_an_answer_may_round_a_result_but_not_invent_a_figure():
     assert invented_numbers("That is $108,695.65 in all, or $36,231.88 each for the 3 of you.", context) == []
     assert invented_numbers("Each person would receive $12115.44.", context) == ["12115.44"]
     assert invented_numbers("Split 2 ways it is less.", context) == []  # small counts are words
+
+
+def test_an_answer_must_report_what_the_tools_added_not_what_the_request_said():
+    results = [{"amount": 11358.02, "currency": "EUR"}]
+    asked = "Convert 12345.67 USD to EUR."
+    assert not answer_uses_results("The number 12345.67 USD is converted to EUR.", results, asked)
+    assert answer_uses_results("That is 11,358.02 EUR.", results, asked)
