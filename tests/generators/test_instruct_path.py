@@ -6,6 +6,8 @@ answer verified, every drop named), not the quality, which bench/ and the run no
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from pipelines.formats.math_answers import answers_match
@@ -149,18 +151,29 @@ def test_every_builtin_chain_is_worded_with_the_values_it_adds():
 
 
 def test_multi_step_requests_ask_for_the_second_step_and_its_calls_are_grounded(tmp_path):
+    """Multi-step samples get past both calls: the request names the second step's value, so the second
+    call is grounded in the request and the first result. (Their answers, on the 0.5B teacher, mostly fail
+    the answer checks: bench/function_calling.py measures that; every such drop is named.)"""
+    from pipelines.tools.catalog import load_catalog
     from pipelines.tools.checks import check_grounded
-    from pipelines.tools.prompting import result_json
+    from pipelines.tools.schema import tool_name
 
     out = run(make("generate.function_calling", tmp_path, cases=["multi_step"], follow_up=0.0), personas(4, offset=21))
-    kept = [s for s in out if not s.dropped]
-    assert kept, [(s.verdicts[-1].reason, s.verdicts[-1].details.get("request")) for s in out]
-    for s in kept:
-        turns = [m for m in s.messages if m.role == "assistant" and m.tool_calls]
-        assert len(turns) == 2 and s.messages[-1].role == "assistant" and s.messages[-1].content
-        assert not s.messages[-1].content.lstrip().startswith("{")  # words, not a third round of calls
-        first = [{"name": c.name, "arguments": c.arguments} for c in turns[0].tool_calls]
-        second = [{"name": c.name, "arguments": c.arguments} for c in turns[1].tool_calls]
-        results = [[__import__("json").loads(m.content) for m in s.messages if m.role == "tool"][:len(first)]]
-        assert check_grounded(second, s.tools, s.messages[0].content, [(first, results[0])]) is None
-        assert result_json(results[0][0])
+    tools = load_catalog(("builtin",)).tools
+    both = 0
+    for s in out:
+        if s.dropped:
+            details = s.verdicts[-1].details
+            assert s.verdicts[-1].reason
+            request, steps = details.get("request", ""), [(st["calls"], st["results"]) for st in details.get("steps", [])]
+        else:
+            calls = [[{"name": c.name, "arguments": c.arguments} for c in m.tool_calls] for m in s.messages if m.tool_calls]
+            results = [json.loads(m.content) for m in s.messages if m.role == "tool"]
+            request, steps = s.messages[0].content, [(calls[0], results[:1]), (calls[1], results[1:])]
+            assert s.messages[-1].content and not s.messages[-1].content.lstrip().startswith("{")
+        if len(steps) == 2:
+            both += 1
+            named = {tool_name(t): t for t in tools}
+            offered = [named[c["name"]] for calls, _ in steps for c in calls]
+            assert check_grounded(steps[1][0], offered, request, steps[:1]) is None
+    assert both, [(s.verdicts[-1].reason, s.verdicts[-1].details.get("request")) for s in out if s.dropped]
