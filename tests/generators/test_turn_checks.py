@@ -1,6 +1,6 @@
 """pipelines.generators.turn_checks: the copy checks that make multi_turn ask a turn again."""
 
-from pipelines.generators.turn_checks import containment, turn_problem
+from pipelines.generators.turn_checks import asks_something, containment, speaks_as, turn_problem, voice_problem
 
 EXAMPLES = ["Good afternoon. First, make sure the tablet is connected to your Wi-Fi. Then install a video "
             "calling app that your grandchildren already use."]
@@ -48,8 +48,6 @@ def test_an_assistant_introducing_itself_as_the_persona_has_swapped_roles():
 
 
 def test_instruct_model_failures_are_named():
-    from pipelines.generators.turn_checks import voice_problem
-
     assert voice_problem("user", "Subject: Visa appeal\nDear Sir, I need help.") == "letter_format"
     assert voice_problem("user", "Can you check my invoice? Best regards, Ana") == "letter_format"
     assert voice_problem("user", "Please email [Your Name] about the rates for my rush job.") == "placeholder"
@@ -64,21 +62,7 @@ def test_instruct_model_failures_are_named():
         "unrequested_code"
     assert voice_problem("assistant", "```python\nprint(1)\n```", asked="Write a Python script to print 1") is None
     assert voice_problem("assistant", "Charge about 20% more for a rush job.", "stop") is None
-
-
-def test_refusals_and_pasted_persona_text_are_named():
-    from pipelines.generators.turn_checks import voice_problem
-
-    assert voice_problem("assistant", "Sorry, but I can't assist with that.") == "refusal"
-    persona = "A warehouse supervisor who is past the basics but not confident and writes formally."
-    assert voice_problem("user", "Are past the basics but not confident and writes formally?",
-                         persona=persona) == "copied_persona"
-    assert voice_problem("user", "How do I cut picking mistakes in a warehouse of 40 staff?", persona=persona) is None
-
-
-def test_instruct_teacher_failures_are_named():
-    from pipelines.generators.turn_checks import asks_something, voice_problem
-
+    # Read from the embedded Qwen2.5-Coder-0.5B-Instruct's output:
     assert voice_problem("user", "83.5 JPY USD") == "fragment"
     assert voice_problem("user", "I'm sorry, but I can't assist with that request.") == "user_speaks_as_assistant"
     assert voice_problem("user", "The date is 2023-03-12. What is your question?") == "user_speaks_as_assistant"
@@ -88,11 +72,14 @@ def test_instruct_teacher_failures_are_named():
     assert not asks_something("1000 EUR is approximately 1,000 BRL.")
     assert all(map(asks_something, ["Convert 100 EUR to USD for my trip.", "I need the weather in Oslo.",
                                     "What is 3 + 4", "Could you count the words in this?"]))
-
-
-def test_an_assistant_that_answers_as_the_persona_or_as_a_program_is_caught():
-    from pipelines.generators.turn_checks import speaks_as, voice_problem
-
     assert speaks_as("As a nurse in Amman, one of the biggest challenges is stress.", "nurse")
     assert voice_problem("assistant", "I'm just a computer program, so I don't have feelings.") == "ai_disclaimer"
     assert voice_problem("user", "What is calculate? It must state these values exactly: 2 + 3") == "copied_instructions"
+
+
+def test_refusals_and_pasted_persona_text_are_named():
+    assert voice_problem("assistant", "Sorry, but I can't assist with that.") == "refusal"
+    persona = "A warehouse supervisor who is past the basics but not confident and writes formally."
+    assert voice_problem("user", "Are past the basics but not confident and writes formally?",
+                         persona=persona) == "copied_persona"
+    assert voice_problem("user", "How do I cut picking mistakes in a warehouse of 40 staff?", persona=persona) is None
