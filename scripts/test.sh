@@ -13,8 +13,4 @@ if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ]; then
   (apt-get install -y -q --no-install-recommends "${missing[@]}" || \
    (apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}")) >/dev/null
 fi
-# The opt-in 1.5B teacher (tests of generate.problem_variants and the 1.5B path) is assembled here, once.
-.venv/bin/python -c "
-from pipelines.llm.embedded import resolve_model
-print('model: embedded-qwen-1.5b', resolve_model('embedded-qwen-1.5b')[0])"
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

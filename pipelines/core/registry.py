@@ -43,6 +43,7 @@ BUILTIN_MODULES = (
     "filters.judge",
     "filters.decontaminate",
     "review_ui.steps",
+    "pipelines.evals.steps",
     "pipelines.export.step",
 )
 

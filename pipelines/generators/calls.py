@@ -79,6 +79,16 @@ def content_words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.casefold()) if len(w) > 2 and w not in _STOPWORDS}
 
 
+def off_goal(text: str, goal: str | None) -> bool:
+    """Does an opening message that was asked to be about the persona's goal share no content word with it
+    (first five letters, so "prices" meets "price")? Read from the 0.5B teacher: a cyclist recovering from
+    a broken collarbone opened with "What are the current car models and the nearest amusement park?"."""
+    if not goal:
+        return False
+    stems = {w[:5] for w in content_words(goal)}
+    return not stems & {w[:5] for w in content_words(text)}
+
+
 def sampling(cfg: dict[str, Any], max_tokens: int, stop: Sequence[str], *seed_parts: Any,
              temperature: float | None = None) -> Sampling:
     """Sampling for one request: the recipe's temperature/top_p, a seed derived from `seed_parts`."""
@@ -144,6 +154,14 @@ def persona_text(sample: Sample) -> str | None:
     return (sample.persona or {}).get("description")
 
 
+def persona_traits(sample: Sample) -> str:
+    """The persona's description without its goal: the words a simulated user must not paste into its
+    message ("is new to the topic and dictates messages by voice"). Stating the goal is what a user does
+    ("How do I build a glossary of legal terms in two languages?"), so it is cut out before the check."""
+    text, goal = persona_text(sample) or "", persona_goal(sample)
+    return text.replace(goal, " ... ") if goal else text
+
+
 def persona_label(sample: Sample) -> str | None:
     """"occupation, region" for a speaker label, or None when the persona lacks either (external sets)."""
     p = sample.persona or {}
@@ -184,9 +202,3 @@ def request_drop(sample: Sample, ctx: StepContext, exc: RequestError, stage: str
 
 def drop(sample: Sample, ctx: StepContext, reason: str, **details: Any) -> Sample:
     return sample.with_verdict(Verdict(ctx.step_name, False, reason, details=details))
-
-
-def first_text(result: list[Completion] | RequestError) -> tuple[str, bool]:
-    """(text, truncated) of a one-completion result that is known not to be an error."""
-    c = result[0]  # type: ignore[index]
-    return c.text, c.finish_reason == "length"

@@ -480,7 +480,7 @@ class FunctionCalling(PromptStyled, Step):
             return "empty_request", {}
         if _plain(text) in {_plain(e.request) for e in self._examples()}:
             return "copied_example", {}
-        if (voice := voice_problem("user", text, persona=plumbing.persona_text(w.seed) or "")) is not None:
+        if (voice := voice_problem("user", text, persona=plumbing.persona_traits(w.seed))) is not None:
             return voice, {}
         if w.needs and turn_checks.shares_run(text, w.needs.replace("_", " "), 4):
             return "copied_instructions", {}  # "Get weather, 2 times with different values. Jakarta, Nairobi."
@@ -489,6 +489,8 @@ class FunctionCalling(PromptStyled, Step):
             # instruction-copy check: these are the 0.5B teacher's failures; base-model requests follow
             # the few-shot examples' shapes and are checked by grounding.)
             return "not_a_request", {}
+        if self.style == "chat" and w.case == "no_tool" and plumbing.off_goal(text, plumbing.persona_goal(w.seed)):
+            return "off_goal", {}  # a no-tool request was asked to be advice on the persona's goal
         if any(tool_name(t) in text for t in w.offered if "_" in tool_name(t)):
             return "request_names_tool", {}  # users ask for what they need, not for get_weather
         if w.then_values and any(not number_in(float(v), context_numbers(text)) for v in w.then_values):
@@ -625,7 +627,7 @@ class FunctionCalling(PromptStyled, Step):
                 return "invented_number"
             turns.append({"user": w.follow_up["user"], "assistant": None})
         occupation = (w.seed.persona or {}).get("occupation")
-        return turn_problem(role, text, turns, [], 0.8, occupation, persona=plumbing.persona_text(w.seed) or "")
+        return turn_problem(role, text, turns, [], 0.8, occupation, persona=plumbing.persona_traits(w.seed))
 
     # ---- the record -------------------------------------------------------------------------------------
 

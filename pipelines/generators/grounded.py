@@ -27,7 +27,7 @@ from pydantic import Field, field_validator
 from pipelines.core.registry import register
 from pipelines.core.sample import Message, Sample
 from pipelines.core.step import Params
-from pipelines.generators import calls
+from pipelines.generators import calls, turn_checks
 from pipelines.generators.batch_step import BatchGenerator
 from pipelines.generators.calls import Usage, drop, request_drop, run_batch, sampling
 from pipelines.generators.support import repeated_items, unsupported_values
@@ -132,6 +132,8 @@ class Grounded(PromptStyled, BatchGenerator):
             elif unsupported := unsupported_values(result[0].parsed, s.meta["passage"], self.params.min_support):
                 done[s.id] = drop(s, self.ctx, "unsupported_extraction", unsupported=unsupported,
                                   extracted=result[0].parsed)
+            elif turn_checks.foreign_script(json.dumps(result[0].parsed, ensure_ascii=False), s.meta["passage"]):
+                done[s.id] = drop(s, self.ctx, "foreign_script", extracted=result[0].parsed)
             elif repeated := repeated_items(result[0].parsed):
                 done[s.id] = drop(s, self.ctx, "repeated_items", lists=repeated, extracted=result[0].parsed)
             else:

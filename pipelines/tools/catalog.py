@@ -4,7 +4,9 @@ A catalog is named by a list of sources:
 
 - `builtin`: the tools we execute in Python (pipelines/tools/executors.py), with their chains;
 - `bfcl` (all four categories) or `bfcl:simple_python|multiple|parallel|parallel_multiple`: the real BFCL v4
-  schemas in ../shared/data/bfcl (set REFINERY_BFCL_DIR to read them from elsewhere);
+  schemas in ../shared/data/bfcl (set REFINERY_BFCL_DIR to read them from elsewhere), less the functions
+  held out for evaluation (`bfcl_held_out`: `refinery eval` asks only about those, so no training sample
+  ever offers a function an eval question uses);
 - a path to a .json or .jsonl file.
 
 A file may hold one tool, a list of tools, or one JSON value per line, each a tool (bare
@@ -18,6 +20,7 @@ against the JSON Schema meta-schema on load; a bad one is an error that names th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -35,6 +38,12 @@ _REPO = Path(__file__).resolve().parents[2]
 
 def bfcl_dir() -> Path:
     return Path(os.environ.get("REFINERY_BFCL_DIR") or _REPO.parent / "shared" / "data" / "bfcl")
+
+
+def bfcl_held_out(name: str) -> bool:
+    """Is this BFCL function name eval-only? Half the names, by a hash of the name alone, so the split is
+    the same on every machine and for every category a name appears in."""
+    return hashlib.sha256(f"refinery-eval:{name}".encode()).digest()[0] < 128
 
 
 @dataclass
@@ -117,11 +126,13 @@ def _json_values(path: Path) -> list[tuple[Any, str]]:
     return values
 
 
-def _file(catalog: Catalog, path: Path) -> None:
+def _file(catalog: Catalog, path: Path, held_out: bool = False) -> None:
+    """Every group of tools in the file; `held_out`: a BFCL file, whose eval-only functions are left out."""
     if not path.is_file():
         raise FileNotFoundError(f"tool catalog {str(path)!r} does not exist")
     for value, where in _json_values(path):
-        catalog.add_group(_entries(value, where))
+        entries = _entries(value, where)
+        catalog.add_group([e for e in entries if not (held_out and bfcl_held_out(tool_name(e[0])))])
 
 
 def _source_paths(source: str) -> list[Path]:
@@ -160,7 +171,7 @@ def load_catalog(sources: tuple[str, ...]) -> Catalog:
             _builtin(catalog)
         else:
             for path in _source_paths(source):
-                _file(catalog, path)
+                _file(catalog, path, held_out=source.startswith("bfcl"))
     if not catalog.tools:
         raise ValueError(f"tool sources {list(sources)} hold no tools")
     return catalog

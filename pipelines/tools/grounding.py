@@ -128,22 +128,26 @@ def leaves(value: Any) -> list[Any]:
 
 
 def answer_uses_results(answer: str, results: list[Any], asked: str = "") -> bool:
-    """Does the final answer state at least one value from the tool results (a number, or a text of three
-    characters or more) that the request `asked` did not already state? An answer that uses none of them
-    did not read them: "The number 12345.67 USD is converted to EUR." names the request's EUR, not the
-    result's 11358.02."""
+    """Does the final answer report every result: for each result that adds a value the request `asked`
+    did not already state (a number, or a text of three characters or more), does it state at least one of
+    them? An answer that uses none did not read them: "The number 12345.67 USD is converted to EUR." names
+    the request's EUR, not the result's 11358.02; one that reports the first of two parallel lookups and
+    not the second (read from the 0.5B teacher) answers half the request."""
     text, numbers = _norm(answer), context_numbers(answer)
     known_text, known = _norm(asked), context_numbers(asked)
-    for leaf in leaves(results):
-        if isinstance(leaf, (int, float)) and not isinstance(leaf, bool) and number_in(float(leaf), known):
-            continue
-        if isinstance(leaf, str) and _norm(leaf) in known_text:
-            continue
-        if isinstance(leaf, (int, float)) and number_in(float(leaf), numbers):
-            return True
-        if isinstance(leaf, str) and len(leaf.strip()) >= 3 and _norm(leaf) in text:
-            return True
-    return False
+
+    def new(leaf: Any) -> bool:
+        if isinstance(leaf, bool) or not isinstance(leaf, (int, float, str)):
+            return False
+        if isinstance(leaf, str):
+            return len(leaf.strip()) >= 3 and _norm(leaf) not in known_text
+        return not number_in(float(leaf), known)
+
+    def stated(leaf: Any) -> bool:
+        return _norm(leaf) in text if isinstance(leaf, str) else number_in(float(leaf), numbers)
+
+    added = [[leaf for leaf in leaves(r) if new(leaf)] for r in results]
+    return any(added) and all(any(map(stated, values)) for values in added if values)
 
 
 def invented_numbers(answer: str, context: str) -> list[str]:

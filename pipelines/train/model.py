@@ -1,4 +1,5 @@
-"""Loading an LFM2 checkpoint for training: device and precision, chat template, LoRA, run records."""
+"""Loading a checkpoint for training (LFM2, or any causal LM taught the LFM2 tokens): device and precision,
+chat template, LoRA, run records."""
 
 from __future__ import annotations
 
@@ -31,11 +32,14 @@ def load_model_and_tokenizer(cfg: TrainConfig):
 
     from pipelines.train.templates import chat_template
 
-    path = Path(cfg.model)
+    from pipelines.train.students import STUDENTS, student_path
+
+    path = student_path(cfg.model) if cfg.model in STUDENTS else Path(cfg.model)
     if not (path / "config.json").exists():
         if not cfg.init_tiny_model:
             raise FileNotFoundError(f"no checkpoint at {path} (config.json missing); point `model` at a local "
-                                    "LFM2 folder, or set init_tiny_model=true for a tiny random one")
+                                    f"folder or a named student ({', '.join(STUDENTS)}), or set "
+                                    "init_tiny_model=true for a tiny random LFM2")
         from pipelines.train.tiny import init_tiny
 
         init_tiny(path, seed=cfg.seed, chat_format=cfg.chat_format)
@@ -43,7 +47,7 @@ def load_model_and_tokenizer(cfg: TrainConfig):
     model = AutoModelForCausalLM.from_pretrained(
         path, dtype=torch.bfloat16 if use_bf16(cfg) else torch.float32)
     if model.config.model_type != "lfm2":
-        raise ValueError(f"{path} is a {model.config.model_type} model; the Refinery trainer trains LFM2 checkpoints")
+        add_lfm2_tokens(model, tokenizer)
     # The saved model should render prompts exactly as it was trained; TRL's template for this dialect.
     tokenizer.chat_template = chat_template(cfg.chat_format)
     if tokenizer.pad_token is None:
@@ -53,14 +57,33 @@ def load_model_and_tokenizer(cfg: TrainConfig):
     return model, tokenizer
 
 
+def add_lfm2_tokens(model, tokenizer) -> list[str]:
+    """Teach a non-LFM2 model LFM2's conversation format: the LFM2 special tokens it lacks become special
+    tokens (so `<|tool_call_start|>` is one token, not nine), `<|pad|>` pads (SmolLM2 pads with its end of
+    turn, which would hide where turns end), and the embeddings grow to the new vocabulary (new rows start
+    drawn around the mean of the old ones, transformers' default). Returns the tokens added."""
+    from pipelines.formats.lfm2 import SPECIAL_TOKENS, THINK_CLOSE, THINK_OPEN
+
+    vocab = tokenizer.get_vocab()
+    new = [t for t in (*SPECIAL_TOKENS, THINK_OPEN, THINK_CLOSE) if t not in vocab]
+    if new:
+        tokenizer.add_special_tokens({"additional_special_tokens": new}, replace_extra_special_tokens=False)
+    if tokenizer.pad_token is None or tokenizer.pad_token == tokenizer.eos_token:
+        tokenizer.pad_token = "<|pad|>"
+    model.resize_token_embeddings(len(tokenizer))
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return new
+
+
 def apply_lora(model, cfg: TrainConfig):
     from peft import LoraConfig, get_peft_model
 
     present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
     missing = [m for m in cfg.lora_target_modules if m not in present]
     if missing:
-        known = sorted(present & {"q_proj", "k_proj", "v_proj", "out_proj", "in_proj", "w1", "w2", "w3"})
-        raise ValueError(f"LoRA target modules {missing} are not in this model (its LFM2 projections: {known})")
+        known = sorted(present & {"q_proj", "k_proj", "v_proj", "o_proj", "out_proj", "in_proj", "w1", "w2", "w3",
+                                  "gate_proj", "up_proj", "down_proj"})
+        raise ValueError(f"LoRA target modules {missing} are not in this model (its projections: {known})")
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=list(cfg.lora_target_modules), task_type="CAUSAL_LM")
     return get_peft_model(model, lora)

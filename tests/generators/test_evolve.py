@@ -8,11 +8,12 @@ import pytest
 from personas.bank import load_bank
 from pipelines.core.sample import Sample
 from pipelines.generators.evolve import OPERATIONS, EvolveParams
+from pipelines.generators.turn_checks import VOICE_REASONS
 from tests.generators.helpers import assert_provenance, make_step, run
 
 PARAMS = dict(n_examples=2, max_instruction_tokens=40, max_answer_tokens=32)
 DROP_REASONS = {"evolution_unchanged", "evolution_too_short", "copied_example", "empty_seed", "empty_evolve",
-                "empty_answer"}
+                "empty_answer", "not_a_request", "off_goal", *VOICE_REASONS}  # chat: instructions checked as user messages
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from pipelines.core.step import StepContext
 from pipelines.formats.lfm2 import lfm2_view, parse_conversation, render
 from pipelines.generators.function_calling import FunctionCalling, FunctionCallingParams, _avoiding, _note_repeated_enum, _Work
 from pipelines.generators.templates import PROMPTS
+from pipelines.generators.turn_checks import VOICE_REASONS
 from pipelines.llm.cache import cache_report
 from pipelines.llm.client import LLMConfig
 from pipelines.tools.fewshot import check_example, load_examples
@@ -34,10 +35,7 @@ SHAPES = {  # roles, with the number of calls on each assistant turn that calls 
 REASONS = {"calls_unparseable", "result_unparseable", "tool_error", "empty_request", "empty_answer", "copied_example",
            "invalid_call", "degenerate_call", "wrong_tool", "duplicate_calls", "repeated_call", "ungrounded_argument",
            "ungrounded_answer", "invented_number", "echoed_tool_results", "request_names_tool",
-           # the message checks of pipelines.generators.turn_checks.voice_problem
-           "letter_format", "placeholder", "user_speaks_as_assistant", "copied_persona", "fragment",
-           "copied_instructions", "truncated_answer", "refusal", "talks_about_user", "ai_disclaimer",
-           "unrequested_code"}
+           "not_a_request", "off_goal", "request_misses_value", *VOICE_REASONS}
 # Shorter than the defaults: these tests check structure, not eloquence.
 FAST = dict(n_examples=2, request_candidates=2, max_request_tokens=40, max_call_tokens=96, max_result_tokens=64,
             max_answer_tokens=32)

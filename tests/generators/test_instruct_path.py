@@ -66,6 +66,10 @@ def test_answer_line_splits_reasoning_from_answer():
                                                                                   "72 clips")
     assert split_answer_line("**Answer:** $18") == ("", "$18")
     assert split_answer_line("no final line") is None
+    # Read from the 0.5B teacher: no "Answer:" line, the answer boxed in a last paragraph.
+    boxed = "200 - 14 = 186\n\nThe total number of bars left in the box is \\(\\boxed{186}\\)."
+    assert split_answer_line(boxed) == ("200 - 14 = 186", "The total number of bars left in the box is \\(\\boxed{186}\\).")
+    assert split_answer_line("one paragraph with \\boxed{3}") is None  # no reasoning before it
 
 
 def test_gsm8k_rejection_sampling_keeps_only_verified_answers(tmp_path):

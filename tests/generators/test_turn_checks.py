@@ -1,5 +1,7 @@
 """pipelines.generators.turn_checks: the copy checks that make multi_turn ask a turn again."""
 
+from pipelines.core.sample import Sample
+from pipelines.generators.calls import persona_traits
 from pipelines.generators.turn_checks import asks_something, containment, speaks_as, turn_problem, voice_problem
 
 EXAMPLES = ["Good afternoon. First, make sure the tablet is connected to your Wi-Fi. Then install a video "
@@ -68,6 +70,20 @@ def test_instruct_model_failures_are_named():
     assert voice_problem("user", "The date is 2023-03-12. What is your question?") == "user_speaks_as_assistant"
     assert voice_problem("user", "Convert 5 km, one or two sentences, first person.") == "copied_instructions"
     assert voice_problem("assistant", "The user asked to calculate the date.") == "talks_about_user"
+    assert voice_problem("assistant", "The user provided two numbers, 34mm and 123.456 cm.") == "talks_about_user"
+    assert voice_problem("user", "Based on the given details, I hope to cut down on mistakes.") == "copied_instructions"
+    assert voice_problem("user", "What kind of help are you looking for with the statements?") == \
+        "user_speaks_as_assistant"
+    assert voice_problem("user", "What creative block should the AI assistant consider?") == "copied_instructions"
+    assert voice_problem("user", "Person: How do we get customers to come back?") == "copied_instructions"
+    loop = 'Can you help me prepare for a job interview in a completely different field? How about this line "'
+    assert voice_problem("user", loop * 2) == "repetition_loop"
+    assert asks_something("Explain how a bicycle gear works, in under 100 words.")
+    assert voice_problem("user", "What is the creative block you are trying to avoid?") == "user_speaks_as_assistant"
+    assert voice_problem("user", "Please give the details and I will help you decide.") == "user_speaks_as_assistant"
+    assert voice_problem("assistant", "Emitters for plant,蔬 release 2 litres.", asked="Extract the facts.") == \
+        "foreign_script"
+    assert voice_problem("assistant", "東京 is Tokyo.", asked="How do I write 東京 in English?") is None
     assert voice_problem("assistant", "The new date, 2023-03-12, is a Sunday.") is None
     assert not asks_something("1000 EUR is approximately 1,000 BRL.")
     assert all(map(asks_something, ["Convert 100 EUR to USD for my trip.", "I need the weather in Oslo.",
@@ -79,7 +95,29 @@ def test_instruct_model_failures_are_named():
 
 def test_refusals_and_pasted_persona_text_are_named():
     assert voice_problem("assistant", "Sorry, but I can't assist with that.") == "refusal"
+    assert voice_problem("assistant", "I'm sorry, but I am not able to assist with that.") == "refusal"
+    assert voice_problem("user", "Would you like me to help reconcile the bank statements?") == "user_speaks_as_assistant"
     persona = "A warehouse supervisor who is past the basics but not confident and writes formally."
     assert voice_problem("user", "Are past the basics but not confident and writes formally?",
                          persona=persona) == "copied_persona"
     assert voice_problem("user", "How do I cut picking mistakes in a warehouse of 40 staff?", persona=persona) is None
+
+
+def test_a_user_may_state_their_own_goal_in_the_personas_words():
+    persona = {"description": "A session musician (Lagos) who wants to get past a creative block before a "
+                              "deadline. Is new to the topic and writes in short, casual messages.",
+               "goals": "get past a creative block before a deadline"}
+    traits = persona_traits(Sample(persona=persona))
+    assert voice_problem("user", "How can I get past a creative block before a deadline?", persona=traits) is None
+    assert voice_problem("user", "I'm new to the topic and writes in short, casual messages, help?",
+                         persona=traits) == "copied_persona"
+
+
+def test_an_opening_about_the_goal_shares_a_word_with_it():
+    from pipelines.generators.calls import off_goal
+
+    goal = "come back safely from a crash and a broken collarbone"
+    assert off_goal("What are the current car models and the nearest amusement park?", goal)
+    assert not off_goal("How soon can I ride again after breaking my collarbone?", goal)
+    assert not off_goal("Where can I get better prices for my wheat?", "find better prices by selling directly")
+    assert not off_goal("Anything at all", None)  # no goal, nothing to be off

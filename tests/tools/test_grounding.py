@@ -57,3 +57,13 @@ def test_an_answer_must_report_what_the_tools_added_not_what_the_request_said():
     asked = "Convert 12345.67 USD to EUR."
     assert not answer_uses_results("The number 12345.67 USD is converted to EUR.", results, asked)
     assert answer_uses_results("That is 11,358.02 EUR.", results, asked)
+
+
+def test_a_parallel_answer_must_report_every_lookup():
+    results = [{"city": "Oslo", "temperature_c": 4, "condition": "rain"},
+               {"city": "Cairo", "temperature_c": 31, "condition": "clear"}]
+    asked = "What is the weather in Oslo and in Cairo?"
+    assert answer_uses_results("Oslo: 4°C and rain. Cairo: 31°C and clear.", results, asked)
+    assert not answer_uses_results("In Oslo it is 4°C with rain.", results, asked)  # Cairo's lookup unread
+    # A result that adds nothing the request did not say cannot be reported, and is not required.
+    assert answer_uses_results("It is 31°C in Cairo.", [{"city": "Cairo"}, results[1]], "Weather in Cairo?")
