@@ -41,7 +41,7 @@ def test_quickstart_first_run_in_a_fresh_copy(tmp_path):
 
     assert not (repo / "runs").exists()
     run = refinery("run", "recipes/quickstart.yaml", "steps.personas.n=4", "steps.doc_personas.n=2",
-                   "--workers", "2", "--no-progress")
+                   "steps.problems.limit=2", "steps.evolve_personas.n=2", "--workers", "2", "--no-progress")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     final = repo / "runs" / "quickstart" / "final.jsonl"
     rows = [json.loads(line) for line in final.read_text().splitlines()]

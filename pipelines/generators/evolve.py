@@ -28,7 +28,7 @@ from pipelines.core.sample import Message, Sample
 from pipelines.core.step import Params
 from pipelines.generators import calls, turn_checks, user_voice
 from pipelines.generators.batch_step import BatchGenerator
-from pipelines.generators.calls import Usage, drop, run_batch, sampling
+from pipelines.generators.calls import Usage, sampling
 from pipelines.generators.templates import derive_seed, examples, render, template_hash
 from pipelines.llm.client import Request
 from pipelines.llm.prompt_style import PromptStyled, Template, template_field

@@ -1,13 +1,11 @@
-"""`refinery eval` end to end on real models: the embedded instruct GGUF through llama.cpp, the same model
-behind a real llama_cpp.server (OpenAI-compatible), and a transformers checkpoint folder; then
-`refinery eval compare`."""
+"""`refinery eval` end to end on real models: the embedded instruct GGUF through llama.cpp, the tests' real
+llama_cpp.server (OpenAI-compatible, serving the Gemma base model), and a transformers checkpoint folder;
+then `refinery eval compare`."""
 
 import json
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 from pipelines.evals.compare import compare
 from pipelines.evals.runner import evaluate

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from pipelines.formats.math_answers import answers_match
 from personas.bank import load_bank
 from pipelines.core.registry import get_component
