@@ -55,18 +55,23 @@ _THINK = re.compile(r"<think>(.*?)</think>(.*)", re.S)
 _ANSWER_LINE = re.compile(r"^\W{0,3}(?:final )?answer\W{0,3}:[\s*_]*(.+?)\s*$", re.I | re.M)
 
 
+# A solution that "runs" code it cannot run: Qwen2.5-Coder writes ```python ... ``` then an invented
+# ```output``` block and reads its answer off it (7 of 47 quickstart and loop-recipe solutions).
+_IMAGINED_RUN = re.compile(r"```\s*output\b", re.IGNORECASE)
+
+
 def split_answer_line(text: str) -> tuple[str, str] | None:
-    """(reasoning, answer) split at the last "Answer: ..." line, else before a last paragraph that holds a
-    \\boxed{} answer ("Therefore, the total is \\(\\boxed{186}\\)."), or None when there is neither.
+    """(reasoning, answer) split at the last "Answer: ..." line, else before a \\boxed{} answer on one of the
+    last two lines ("Therefore, the total is \\(\\boxed{186}\\)."), or None when there is neither.
     The 0.5B teacher ends 7 of 18 quickstart attempts with a boxed sentence instead of the asked-for line."""
     found = list(_ANSWER_LINE.finditer(text))
     if found:
         last = found[-1]
         return text[:last.start()].strip(), last.group(1).strip().rstrip("*").strip()
-    body = text.rstrip()
-    cut = body.rfind("\n\n")
-    if cut > 0 and "\\boxed{" in body[cut:]:
-        return body[:cut].strip(), body[cut:].strip()
+    lines = text.rstrip().splitlines()
+    last = next((i for i in range(len(lines) - 1, 0, -1) if "\\boxed{" in lines[i]), None)
+    if last is not None and last >= len(lines) - 2:  # the box is at the end, not in a worked line
+        return "\n".join(lines[:last]).strip(), lines[last].strip()
     return None
 
 
@@ -178,6 +183,8 @@ class Reasoning(PromptStyled, BatchGenerator):
             if completion.reasoning:  # the backend parsed the think block already
                 reasoning, answer = completion.reasoning.strip(), completion.text.strip()
             else:
+                if _IMAGINED_RUN.search(completion.text):
+                    return "imagined_code_output"
                 split = split_think(completion.text) or split_answer_line(completion.text)
                 if split is None:
                     return "truncated_answer" if completion.finish_reason == "length" else "no_final_answer"

@@ -68,6 +68,9 @@ def test_answer_line_splits_reasoning_from_answer():
     boxed = "200 - 14 = 186\n\nThe total number of bars left in the box is \\(\\boxed{186}\\)."
     assert split_answer_line(boxed) == ("200 - 14 = 186", "The total number of bars left in the box is \\(\\boxed{186}\\).")
     assert split_answer_line("one paragraph with \\boxed{3}") is None  # no reasoning before it
+    # Only the boxed line is the answer, not the code above it in the same paragraph.
+    coded = "x = 2 + 3\nprint(x)\nThe total is \\(\\boxed{5}\\)."
+    assert split_answer_line(coded) == ("x = 2 + 3\nprint(x)", "The total is \\(\\boxed{5}\\).")
 
 
 def test_gsm8k_rejection_sampling_keeps_only_verified_answers(tmp_path):
@@ -77,7 +80,7 @@ def test_gsm8k_rejection_sampling_keeps_only_verified_answers(tmp_path):
     for s in out:
         if s.dropped:
             v = s.verdicts[-1]
-            assert v.reason in {"no_verified_attempt", "no_final_answer", "truncated_answer"}, v.reason
+            assert v.reason in {"no_verified_attempt", "no_final_answer", "truncated_answer", "imagined_code_output"}, v.reason
             if v.reason == "no_verified_attempt":
                 assert v.details["attempts"] and not any(a["correct"] for a in v.details["attempts"])
             continue
