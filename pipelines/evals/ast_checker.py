@@ -129,8 +129,8 @@ def check(category: str, functions: list[dict[str, Any]], ground_truth: list[dic
         matched: set[int] = set()
         for expected in ground_truth:
             function = by_name[next(iter(expected))]
-            hit = next((j for j, c in enumerate(calls) if j not in matched and check_call(function, c, expected) is None),
-                       None)
+            free = (j for j in range(len(calls)) if j not in matched)
+            hit = next((j for j in free if check_call(function, calls[j], expected) is None), None)
             if hit is None:
                 return f"no call matches the expected {next(iter(expected))} call"
             matched.add(hit)

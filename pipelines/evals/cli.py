@@ -44,7 +44,8 @@ def register(app: typer.Typer) -> None:
         format: Annotated[Optional[list[str]], typer.Option(
             help="prompt format (repeat for both): lfm2 (Refinery's training format) or json (a plain "
                  "prompt for an untrained chat model); default both, the better counts")] = None,
-        base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")] = None,
+        base_url: Annotated[Optional[str], typer.Option(
+            help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")] = None,
         threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads (llama.cpp, transformers)")] = None,
     ) -> None:
         """Run eval suites against one model: items.jsonl (every item's prompt, output, verdict and reason)

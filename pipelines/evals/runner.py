@@ -54,9 +54,12 @@ def grade(item: Item, text: str, fmt: str, parsed_calls: list[dict[str, Any]] | 
     calls, problem = (parsed_calls, None) if parsed_calls else read_calls(text, fmt)
     if item.suite == "irrelevance":
         called = ast_checker.is_call(calls)
-        return {"calls": calls, "correct": not called, "reason": "called a function that does not fit" if called else None}
-    if problem is None:
-        problem = "no call" if not calls else ast_checker.check(BFCL_SUITES[item.suite], item.tools, item.expected, calls)
+        return {"calls": calls, "correct": not called,
+                "reason": "called a function that does not fit" if called else None}
+    if problem is None and not calls:
+        problem = "no call"
+    elif problem is None:
+        problem = ast_checker.check(BFCL_SUITES[item.suite], item.tools, item.expected, calls)
     return {"calls": calls, "correct": problem is None, "reason": problem}
 
 

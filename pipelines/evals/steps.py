@@ -25,6 +25,24 @@ from pipelines.core.shards import write_json_atomic
 from pipelines.core.step import Params, Step
 
 
+class _AfterInput(Step):
+    """A barrier that passes its samples through unchanged and does its work once the input has ended."""
+
+    kind = "barrier"
+
+    def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
+        for s in samples:
+            self.see(s)
+            yield s
+        self.finish()
+
+    def see(self, sample: Sample) -> None:
+        """Each sample as it passes (nothing is kept unless a step keeps it)."""
+
+    def finish(self) -> None:
+        raise NotImplementedError
+
+
 def _record(run_dir: Path, kind: str, step: str) -> dict[str, Any]:
     path = run_dir / f"{kind}-{step}.json"
     if not path.is_file():
@@ -56,19 +74,18 @@ class TrainParams(Params):
         if unknown:
             raise ValueError(f"unknown train config key {unknown[0]!r} (refinery train sft --help lists them)")
         # Every value checked before a run starts, as `refinery train sft` checks a config file.
-        cfg = TypeAdapter(SFTRunConfig).validate_python({"model": "m", "dataset": "d@latest", "output_dir": "o", **config})
+        cfg = TypeAdapter(SFTRunConfig).validate_python(
+            {"model": "m", "dataset": "d@latest", "output_dir": "o", **config})
         if bad := _check_values(cfg):
             raise ValueError(f"train config {bad[0][0]}: {bad[0][1]}")
         return config
 
 
 @register("train.sft")
-class TrainSFT(Step):
-    kind = "barrier"
+class TrainSFT(_AfterInput):
     Params = TrainParams
 
-    def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
-        yield from samples
+    def finish(self) -> None:
         from pipelines.train.config import SFTRunConfig
         from pipelines.train.sft import train_sft
 
@@ -105,15 +122,17 @@ class EvalParams(Params):
 
 
 @register("eval.functional")
-class FunctionalEval(Step):
-    kind = "barrier"
+class FunctionalEval(_AfterInput):
     Params = EvalParams
 
-    def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
-        texts = []
-        for s in samples:
-            texts += [m.content for m in s.messages if m.role == "user"]
-            yield s
+    def __init__(self, params: Params, ctx: Any) -> None:
+        super().__init__(params, ctx)
+        self.texts: list[str] = []  # the training data's user messages, for the 13-gram overlap check
+
+    def see(self, sample: Sample) -> None:
+        self.texts += [m.content for m in sample.messages if m.role == "user"]
+
+    def finish(self) -> None:
         from pipelines.evals.runner import evaluate
         from pipelines.train.students import STUDENTS, student_path
 
@@ -122,7 +141,7 @@ class FunctionalEval(Step):
         if model in STUDENTS:
             model = str(student_path(model))
         summary = evaluate(model, p.suites, self.ctx.run_dir / f"eval-{self.ctx.step_name}", p.formats, p.limit,
-                           training_texts=texts)
+                           training_texts=self.texts)
         for suite, best in summary["best"].items():
             self.ctx.counters[f"eval_{suite}_correct"] += best["correct"]
 
@@ -133,12 +152,10 @@ class CompareParams(Params):
 
 
 @register("eval.compare")
-class EvalCompare(Step):
-    kind = "barrier"
+class EvalCompare(_AfterInput):
     Params = CompareParams
 
-    def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
-        yield from samples
+    def finish(self) -> None:
         from pipelines.evals.compare import compare
 
         run_dir = self.ctx.run_dir

@@ -11,8 +11,9 @@ Small instruct models fail differently, and `voice_problem` names those failures
 as a letter ("Subject: ...", "Dear ...", "Best regards"), a template placeholder ("[Your Name]"), the
 simulated user speaking as the assistant ("Sure, I'd be happy to help", "How can I assist you?"), the
 prompt's instructions copied into the message ("first person, in the user's own voice"), a message
-that loops (the same ten words twice), an answer that opens with an AI disclaimer, an answer that narrates the exchange ("The user asked ..."), a
-code block nobody asked for, and an answer cut off at max_tokens. `asks_something` tells a request from a
+that loops (the same ten words twice), an answer that opens with an AI disclaimer, an answer that
+narrates the exchange ("The user asked ..."), a code block nobody asked for, and an answer cut off at
+max_tokens. `asks_something` tells a request from a
 statement ("1000 EUR is approximately 1,000 BRL.").
 """
 
@@ -25,7 +26,8 @@ from typing import Any
 _WORD = re.compile(r"\w+")
 _LETTERS = re.compile(r"[^\W\d_]+")
 # A reply that narrates the exchange ("The user asked to calculate ...") instead of answering it.
-_ABOUT_USER = re.compile(r"^\W*the user('?s)? (wrote|asked|wants|requested|called|is asking|has|message|provided|gave|needs|said)\b", re.IGNORECASE)
+_ABOUT_USER = re.compile(r"^\W*the user('?s)? (wrote|asked|wants|requested|called|is asking|has|message|"
+                         r"provided|gave|needs|said)\b", re.IGNORECASE)
 
 
 def trigrams(text: str) -> set[tuple[str, ...]]:
@@ -71,9 +73,11 @@ _FOREIGN_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\u
 # The prompt's own instructions written into a user message ("..., one or two sentences, first person").
 _INSTRUCTION_ECHO = re.compile(r"\b(first person|in the user'?s (own )?voice|one or two sentences|test data|"
                                r"reply with json|no greeting line|must state these values|these values exactly|"
-                               r"based on the (given|provided) (details|information|description)|(the|an) ai assistant)\b", re.IGNORECASE)
+                               r"based on the (given|provided) (details|information|description)|"
+                               r"(the|an) ai assistant)\b", re.IGNORECASE)
 # A message that starts with the prompt's field label ("Request: ...", "Person: How do we ...").
-_LABEL = re.compile(r"^\W*((rewritten|new|evolved) )?(request|instruction|person|user|question|message)\s*:", re.IGNORECASE)
+_LABEL = re.compile(r"^\W*((rewritten|new|evolved) )?(request|instruction|person|user|question|message)\s*:",
+                    re.IGNORECASE)
 _REFUSAL = re.compile(r"^\W*(i'?m )?sorry,? (but )?i(?: can'?t|cannot| am unable to|'?m unable to| am not able to|"
                       r"'?m not able to) (assist|help)", re.IGNORECASE)
 _AI_DISCLAIMER = re.compile(r"\bas an ai( language model)?\b|\bi'?m (just )?an ai\b|\bi don'?t have personal|"
@@ -118,8 +122,8 @@ def shares_run(text: str, other: str, n: int = 6) -> bool:
 
 # Every reason voice_problem names (tests and docs read it).
 VOICE_REASONS = frozenset({
-    "letter_format", "placeholder", "repetition_loop", "foreign_script", "user_speaks_as_assistant", "copied_instructions",
-    "copied_persona", "fragment", "truncated_answer", "refusal", "talks_about_user", "ai_disclaimer",
+    "letter_format", "placeholder", "repetition_loop", "foreign_script", "user_speaks_as_assistant",
+    "copied_instructions", "copied_persona", "fragment", "truncated_answer", "refusal", "talks_about_user", "ai_disclaimer",
     "unrequested_code"})
 
 
