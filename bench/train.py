@@ -1,14 +1,17 @@
-"""Training throughput: the Refinery SFT trainer against a plain TRL script, same data, same tiny LFM2.
+"""Training throughput: the Refinery SFT trainer against a plain TRL script, same data, same model.
 
-    .venv/bin/python bench/train.py                 # 128 conversations, one epoch each
+    .venv/bin/python bench/train.py                          # tiny LFM2, 128 conversations, one epoch
     .venv/bin/python bench/train.py --n 1024 --hidden 512
+    .venv/bin/python bench/train.py --model smollm2-135m --n 32 --batch 4   # the named student
+    .venv/bin/python bench/train.py --packing                # ours with padding-free packed batches
 
-Both train the same freshly initialised tiny LFM2 (conv + attention blocks, head_dim 64) for one epoch on the
-same multi-turn conversations of very different lengths, batch 8, loss on assistant turns:
-- ours: `refinery train sft` (pre-tokenized by our LFM2 renderer, padding-free batches with sequence-aware
-  short convolutions);
+Both train the same model (a freshly initialised tiny LFM2, conv + attention blocks, head_dim 64; or the
+SmolLM2-135M student, taught the LFM2 tokens) for one epoch on the same multi-turn conversations of very
+different lengths, loss on assistant turns:
+- ours: `refinery train sft` with its defaults (pre-tokenized by our LFM2 renderer; padded batches of similar
+  lengths), or with `--packing` (padding-free rows with sequence-aware short convolutions);
 - TRL:  `SFTTrainer` on the conversational rows with TRL's LFM2 template and `assistant_only_loss=True`
-  (padded batches: transformers refuses padding-free LFM2 without the CUDA conv kernel).
+  (padded batches in random order, TRL's default).
 tokens/s = non-padding tokens trained (TRL's own count, identical for both) / wall time of `trainer.train()`.
 
 Last line: {"ours_tokens_per_s": ..., "trl_tokens_per_s": ..., "ratio": ...}
@@ -55,6 +58,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=128, help="conversations")
     ap.add_argument("--hidden", type=int, default=256, help="hidden size of the tiny LFM2 (multiple of 64)")
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--model", default="tiny", help="tiny (random LFM2) or a named student (smollm2-135m)")
+    ap.add_argument("--packing", action="store_true", help="ours with padding-free packed batches")
     args = ap.parse_args()
 
     import torch
@@ -65,7 +70,10 @@ def main() -> None:
     from pipelines.formats.trl import decode_row
     from pipelines.train.config import SFTRunConfig
     from pipelines.train.data import load_version
+    from pipelines.train.model import add_lfm2_tokens
     from pipelines.train.sft import train_sft
+    from pipelines.train.students import student_path
+    from pipelines.train.templates import chat_template
     from pipelines.train.tiny import build_model, build_tokenizer
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -76,22 +84,28 @@ def main() -> None:
         for s in conversations(args.n):
             builder.add(s)
         write_version(registry, builder, {"recipe": "bench/train.py"}, [])
-        model_dir = tmp / "tiny"
-        tokenizer = build_tokenizer()
-        build_model(tokenizer, hidden_size=args.hidden,
-                    layer_types=["conv", "conv", "full_attention", "conv", "conv", "full_attention"]).save_pretrained(model_dir)
-        tokenizer.save_pretrained(model_dir)
+        if args.model == "tiny":
+            model_dir = tmp / "tiny"
+            tokenizer = build_tokenizer()
+            build_model(tokenizer, hidden_size=args.hidden, layer_types=[
+                "conv", "conv", "full_attention", "conv", "conv", "full_attention"]).save_pretrained(model_dir)
+            tokenizer.save_pretrained(model_dir)
+        else:
+            model_dir = student_path(args.model)
 
         common = dict(learning_rate=1e-3, num_train_epochs=1.0, per_device_train_batch_size=args.batch,
                       logging_steps=1000, save_steps=100_000, seed=0)
         ours = train_sft(SFTRunConfig(model=str(model_dir), dataset="bench@v1", registry=str(registry.root),
-                                      output_dir=str(tmp / "ours"), max_length=4096, packing=True, **common))
+                                      output_dir=str(tmp / "ours"), max_length=4096, packing=args.packing, **common))
 
         rows = load_version("bench@v1", "sft", str(registry.root)).rows["train"]
         dataset = Dataset.from_list([{"messages": decode_row({"messages": r["messages"]})["messages"]} for r in rows])
         tok = AutoTokenizer.from_pretrained(model_dir)
         model = AutoModelForCausalLM.from_pretrained(model_dir)
         model.config.use_cache = False
+        if model.config.model_type != "lfm2":  # what a TRL user must do too: the LFM2 tokens, a template
+            add_lfm2_tokens(model, tok)        # with generation spans for assistant_only_loss
+            tok.chat_template = chat_template("lfm2")
         trainer = SFTTrainer(model=model, train_dataset=dataset, processing_class=tok, args=SFTConfig(
             output_dir=str(tmp / "trl"), max_length=4096, assistant_only_loss=True, report_to="none",
             use_cpu=not torch.cuda.is_available(), save_strategy="no", disable_tqdm=True, **{
@@ -102,7 +116,7 @@ def main() -> None:
         trl_tokens = int(trainer._total_train_tokens)
 
     trl_tps = trl_tokens / trl_seconds
-    print(json.dumps({"conversations": args.n, "hidden": args.hidden, "ours_tokens": ours["tokens"],
+    print(json.dumps({"model": args.model, "packing": args.packing, "conversations": args.n, "hidden": args.hidden, "ours_tokens": ours["tokens"],
                       "trl_tokens": trl_tokens, "ours_seconds": ours["seconds"], "trl_seconds": round(trl_seconds, 2),
                       "ours_final_loss": ours["last_logged_loss"]}), file=sys.stderr)
     print(json.dumps({"ours_tokens_per_s": round(ours["tokens_per_s"], 1), "trl_tokens_per_s": round(trl_tps, 1),

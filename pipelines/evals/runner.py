@@ -23,8 +23,11 @@ from pipelines.evals.suites import BFCL_SUITES, Item, held_out_report, load_suit
 from pipelines.formats.math_answers import answers_match
 from pipelines.llm.errors import RequestError
 
-# Output budgets: a parallel question may need eight calls; a GSM8K solution a dozen lines.
-_MAX_TOKENS = {"gsm8k": 512, "bfcl_parallel": 384, "bfcl_parallel_multiple": 384}
+# Output budgets. A batch decodes until its longest answer stops, and an untrained model rambles to the cap,
+# so caps are what the answers need: BFCL's longest single call is ~110 tokens, its longest parallel set ~260,
+# a GSM8K solution a dozen lines. Output cut at a cap is graded as it stands (usually no call: wrong).
+_MAX_TOKENS = {"gsm8k": 512, "bfcl_parallel": 320, "bfcl_parallel_multiple": 320}
+_DEFAULT_MAX_TOKENS = 160
 _CHUNK = 16  # requests per generate() call: progress is cached and reported at this grain
 
 
@@ -91,7 +94,7 @@ def evaluate(model: str, suites: list[str], out_dir: Path, formats: list[str] | 
                     correct = 0
                     for i in range(0, len(suite_items), _CHUNK):
                         chunk = suite_items[i:i + _CHUNK]
-                        reqs = [request(it, fmt, _MAX_TOKENS.get(suite, 256)) for it in chunk]
+                        reqs = [request(it, fmt, _MAX_TOKENS.get(suite, _DEFAULT_MAX_TOKENS)) for it in chunk]
                         for it, req, res in zip(chunk, reqs, client.generate(reqs)):
                             if isinstance(res, RequestError):  # e.g. a call the lfm2 parser could not read
                                 row = {"id": it.id, "suite": suite, "format": fmt, "prompt": _prompt_view(req),

@@ -75,7 +75,8 @@ class TrainConfig:
         "modules that get adapters; LFM2: attention q/k/v/out_proj, short-conv in_proj/out_proj, MLP w1/w2/w3",
         factory=lambda: list(LFM2_LORA_TARGETS))
     precision: Literal["auto", "fp32", "bf16"] = _help(
-        "auto: bf16 on a GPU that supports it, fp32 on CPU (bf16 is off on CPU)", "auto")
+        "auto: bf16 where the hardware has it natively (GPU weights in bf16; CPU with AVX-512 BF16 or AMX: "
+        "fp32 weights, bf16 autocast), else fp32", "auto")
     gradient_checkpointing: bool = _help("recompute activations in the backward pass to save memory", False)
     save_steps: int = _help("write a checkpoint every this many steps (also written at the end)", 500)
     save_total_limit: int | None = _help("keep at most this many checkpoints (null: all)", 2)
@@ -90,9 +91,12 @@ class TrainConfig:
 class SFTRunConfig(TrainConfig):
     """Supervised fine-tuning: loss on assistant turns only."""
 
-    packing: bool = _help("padding-free packed batches: sequences are concatenated into one row and kept "
-                          "apart by position ids and sequence-aware short convolutions (no compute on padding)",
-                          True)
+    packing: bool = _help("padding-free packed batches: a batch's sequences are concatenated into one row and "
+                          "kept apart by position ids and sequence-aware short convolutions. Pays with a "
+                          "variable-length attention kernel (flash-attention on GPU); with PyTorch's attention "
+                          "the packed row costs attention over its whole length (slower on CPU, measured)", False)
+    group_by_length: bool = _help("padded batches of sequences of similar length (transformers' length-grouped "
+                                  "sampler, still shuffled in blocks): little compute spent on padding", True)
 
 
 @dataclass

@@ -15,14 +15,27 @@ RECORD = "refinery_train.json"
 
 
 def use_bf16(cfg: TrainConfig) -> bool:
-    import torch
-
+    """Whether to train with bf16 autocast: on a GPU that supports it, or on a CPU with native bf16 (AVX-512
+    BF16 or AMX; TRL defaults to bf16 too). On the student that doubled CPU throughput (docs/train.md)."""
     if cfg.precision == "fp32":
         return False
-    gpu_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if cfg.precision == "bf16" and not gpu_bf16:
-        raise ValueError("precision=bf16 needs a GPU with bf16 support; on CPU use precision=auto or fp32")
-    return gpu_bf16
+    native = _gpu_bf16() or _cpu_bf16()
+    if cfg.precision == "bf16" and not native:
+        raise ValueError("precision=bf16 needs a GPU or CPU with native bf16 (AVX-512 BF16, AMX); use "
+                         "precision=auto or fp32")
+    return native
+
+
+def _gpu_bf16() -> bool:
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def _cpu_bf16() -> bool:
+    import torch
+
+    return not torch.cuda.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def load_model_and_tokenizer(cfg: TrainConfig):
@@ -44,8 +57,9 @@ def load_model_and_tokenizer(cfg: TrainConfig):
 
         init_tiny(path, seed=cfg.seed, chat_format=cfg.chat_format)
     tokenizer = AutoTokenizer.from_pretrained(path)
+    # On a GPU the weights are bf16; on CPU they stay fp32 and bf16 is autocast (mixed precision).
     model = AutoModelForCausalLM.from_pretrained(
-        path, dtype=torch.bfloat16 if use_bf16(cfg) else torch.float32)
+        path, dtype=torch.bfloat16 if use_bf16(cfg) and _gpu_bf16() else torch.float32)
     if model.config.model_type != "lfm2":
         add_lfm2_tokens(model, tokenizer)
     # The saved model should render prompts exactly as it was trained; TRL's template for this dialect.
@@ -127,6 +141,7 @@ def start_record(cfg: TrainConfig, method: str, data: Any) -> tuple[Path, str | 
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__,
                      "python": platform.python_version()},
         "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "bf16": use_bf16(cfg),
         "history": (previous or {}).get("history", []),
     }
     record_path.write_text(json.dumps(record, indent=2) + "\n")

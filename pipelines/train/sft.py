@@ -1,8 +1,10 @@
 """SFT on an exported dataset version with TRL's SFTTrainer: parse -> load data -> trainer -> train -> save.
 
-Loss is on assistant turns only (labels are -100 elsewhere, built by `pipelines.train.data`). With packing
-(the default) each batch is padding-free: its sequences are concatenated into one row, kept apart by
-position ids (attention) and sequence ids (LFM2's short convolutions, see `packed_conv`).
+Loss is on assistant turns only (labels are -100 elsewhere, built by `pipelines.train.data`). Batches are
+padded and grouped by length by default: on CPU (PyTorch attention, no variable-length kernel) that beat
+packing, whose one long row pays attention over its whole length (bench/train.py). With `packing` each batch
+is padding-free: its sequences are concatenated into one row, kept apart by position ids (attention) and
+sequence ids (LFM2's short convolutions, see `packed_conv`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ def trainer_args(cfg: SFTRunConfig, has_eval: bool, **extra: Any):
         **shared_args(cfg, has_eval),
         # Rows arrive tokenized and truncated; labels already hold the assistant-only mask.
         max_length=None, packing=False, padding_free=cfg.packing, assistant_only_loss=False,
-        completion_only_loss=False, **extra,
+        completion_only_loss=False,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length and not cfg.packing else "random",
+        **extra,
     )
 
 

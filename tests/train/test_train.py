@@ -59,6 +59,8 @@ def test_sft_trains_only_on_assistant_tokens_resumes_and_the_model_generates(set
     manifest = registry.manifest(registry.resolve("train-mix@latest"))
     assert record["dataset"]["ref"] == "train-mix@v1" and record["dataset"]["content_hash"] == manifest["content_hash"]
     assert record["method"] == "sft" and record["summary"]["global_step"] == 8
+    # bf16 autocast exactly where the hardware has native bf16 (this CPU's AVX-512 BF16 counts).
+    assert record["bf16"] == bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
     # Only assistant tokens carry loss: the supervised tokens are exactly the assistant turns' text.
     tok = AutoTokenizer.from_pretrained(out)
@@ -88,6 +90,24 @@ def test_sft_trains_only_on_assistant_tokens_resumes_and_the_model_generates(set
     record = json.loads((out / "refinery_train.json").read_text())
     assert resumed["global_step"] == 10 and record["resumed_from"] == "checkpoint-8"
     assert len(record["history"]) == 2
+
+
+def test_packed_batches_train_exactly_like_padded_ones(setup):
+    """Padding-free packing (one row, sequence-aware convolutions) and padded batches of the same sequences
+    give the same loss: packing changes the cost, never what is learned."""
+    from pipelines.train.sft import train_sft
+
+    tmp, registry = setup
+    losses = {}
+    for packing in (False, True):
+        summary = train_sft(SFTRunConfig(
+            model=str(tmp / "tiny-packing"), init_tiny_model=True, dataset="train-mix@latest",
+            registry=str(registry.root), output_dir=str(tmp / f"packing-{packing}"), max_steps=2,
+            per_device_train_batch_size=4, logging_steps=1, packing=packing, group_by_length=False))
+        metrics = (tmp / f"packing-{packing}" / "metrics.jsonl").read_text().splitlines()
+        losses[packing] = [m["loss"] for m in map(json.loads, metrics) if "loss" in m]
+        assert summary["global_step"] == 2
+    assert len(losses[True]) == 2 and losses[True] == pytest.approx(losses[False], rel=1e-4)
 
 
 def test_dpo_with_lora_on_every_lfm2_projection(setup):
