@@ -15,6 +15,7 @@ from typing import Any
 
 from pipelines.core.sample import Sample, Verdict, content_hash
 from pipelines.export.splits import GROUP_KEYS, assign_splits, group_keys
+from pipelines.formats.chat_formats import CHAT_FORMATS, lay_out
 from pipelines.formats.trl import ConversionError, NoPreferenceSignal, encode_message, preference_row, sft_row
 
 FORMATS = ("sft", "preference")
@@ -29,6 +30,7 @@ class ExportOptions:
     split_by: tuple[str, ...] = GROUP_KEYS
     split_seed: int = 0
     text: str | None = "lfm2"  # add LFM2-rendered text columns in this dialect; None for no text
+    chat_format: str = "lfm2"  # where assistant turns carry reasoning and calls (pipelines.formats.chat_formats)
     review_snapshot: str | None = None
     description: str | None = None
 
@@ -39,6 +41,8 @@ class ExportOptions:
             raise ValueError(f"validation share must be in [0, 1), got {self.validation}")
         if not set(self.split_by) <= set(GROUP_KEYS):
             raise ValueError(f"split_by must be a subset of {GROUP_KEYS}, got {self.split_by}")
+        if self.chat_format not in CHAT_FORMATS:
+            raise ValueError(f"chat_format must be one of {', '.join(CHAT_FORMATS)}, got {self.chat_format!r}")
 
 
 @dataclass
@@ -100,28 +104,33 @@ class VersionBuilder:
                 "generator": sample.provenance.get("generator"),
                 "persona_id": None if persona_id is None else str(persona_id)}
 
+    def _laid_out(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [lay_out(m, self.options.chat_format) for m in messages]
+
     def _sft(self, sample: Sample, keys: list[str]) -> _Row:
         row = sft_row(sample)
         prompt_side = [m for m in row["messages"] if m["role"] != "assistant"]
+        messages = self._laid_out(row["messages"])
         data = {**self._meta(sample),
                 "key": content_hash({"tools": row["tools"], "turns": prompt_side}, 16),
-                "messages": [encode_message(m) for m in row["messages"]],
+                "messages": [encode_message(m) for m in messages],
                 "tools": _json(row["tools"])}
-        text = _render(sample.id, row["messages"], row["tools"], self.options.text)
+        text = _render(sample.id, messages, row["tools"], self.options.text)
         if self.options.text:
             data["text"] = text
         return _Row("sft", data, keys)
 
     def _preference(self, sample: Sample, keys: list[str]) -> _Row:
         row = preference_row(sample)
+        laid = {k: self._laid_out(row[k]) for k in ("prompt", "chosen", "rejected")}
         data = {**self._meta(sample),
                 "key": content_hash({"tools": row["tools"], "prompt": row["prompt"]}, 16),
-                **{k: [encode_message(m) for m in row[k]] for k in ("prompt", "chosen", "rejected")},
+                **{k: [encode_message(m) for m in laid[k]] for k in laid},
                 "tools": _json(row["tools"]),
                 "score_chosen": _float(row["score_chosen"]), "score_rejected": _float(row["score_rejected"]),
                 "preference_source": row["preference_source"]}
-        chosen = _render(sample.id, row["prompt"] + row["chosen"], row["tools"], self.options.text)
-        rejected = _render(sample.id, row["prompt"] + row["rejected"], row["tools"], self.options.text)
+        chosen = _render(sample.id, laid["prompt"] + laid["chosen"], row["tools"], self.options.text)
+        rejected = _render(sample.id, laid["prompt"] + laid["rejected"], row["tools"], self.options.text)
         if self.options.text:
             data["text_chosen"], data["text_rejected"] = chosen, rejected
         return _Row("preference", data, keys)

@@ -42,6 +42,10 @@ def export(
     split_by: Annotated[Optional[list[str]],
                         typer.Option(help="persona, source, prompt (repeatable; default all)")] = None,
     text: Annotated[str, typer.Option(help="add LFM2-rendered text columns: lfm2, lfm2.5 or none")] = "lfm2",
+    chat_format: Annotated[str, typer.Option(
+        help="where assistant turns carry reasoning and tool calls: lfm2 (TRL and llama.cpp LFM2 templates), "
+             "lfm2-leap (leap-finetune's LFM2 templates), lfm2.5 (the LFM2.5 templates) or structured "
+             "(Refinery's trainer); see docs/export.md")] = "lfm2",
     review_snapshot: Annotated[Optional[str], typer.Option(help="review snapshot id these samples come from")] = None,
     step: Annotated[Optional[str], typer.Option(help="export this step's output (default: the final steps)")] = None,
     description: Annotated[Optional[str], typer.Option(help="a sentence for the dataset card")] = None,
@@ -52,12 +56,16 @@ def export(
     from pipelines.export.splits import GROUP_KEYS
     from pipelines.formats.trl import ConversionError
 
+    from pipelines.formats.chat_formats import CHAT_FORMATS
+
     if text not in ("lfm2", "lfm2.5", "none"):
         _fail(f"--text: expected lfm2, lfm2.5 or none, got {text!r}")
+    if chat_format not in CHAT_FORMATS:
+        _fail(f"--chat-format: expected one of {', '.join(CHAT_FORMATS)}, got {chat_format!r}")
     try:
         options = ExportOptions(name=name, formats=tuple(format or FORMATS), validation=validation,
                                 split_by=tuple(split_by or GROUP_KEYS), text=None if text == "none" else text,
-                                review_snapshot=review_snapshot, description=description)
+                                chat_format=chat_format, review_snapshot=review_snapshot, description=description)
         ref, reused, builder = export_run(run_dir, options, _registry(registry), step)
     except (FileNotFoundError, KeyError) as e:
         _fail(str(e).strip("'\""))

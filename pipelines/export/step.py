@@ -20,6 +20,7 @@ from pipelines.core.registry import register
 from pipelines.core.sample import Sample
 from pipelines.core.shards import write_json_atomic
 from pipelines.core.step import Params, Step
+from pipelines.formats.chat_formats import CHAT_FORMATS
 
 
 class ExportParams(Params):
@@ -33,6 +34,9 @@ class ExportParams(Params):
     split_seed: int = Field(0, description="seed of the split hash")
     text: Literal["lfm2", "lfm2.5", "none"] = Field(
         "lfm2", description="add columns with each conversation rendered in this LFM2 chat format")
+    chat_format: Literal[CHAT_FORMATS] = Field(
+        "lfm2", description="where assistant turns carry reasoning and tool calls, for the chat template that "
+                            "will render them (docs/export.md)")
     review_snapshot: str | None = Field(None, description="id of the review snapshot these samples come from")
     source_run: str | None = Field(
         None, description="the finished run these samples were read from (its funnel goes in the manifest)")
@@ -53,7 +57,7 @@ class ExportDataset(Step):
         p = self.params
         options = ExportOptions(
             name=p.name, formats=tuple(p.formats), validation=p.validation, split_by=tuple(p.split_by),
-            split_seed=p.split_seed, text=None if p.text == "none" else p.text,
+            split_seed=p.split_seed, text=None if p.text == "none" else p.text, chat_format=p.chat_format,
             review_snapshot=p.review_snapshot, description=p.description)
         builder = VersionBuilder(options)
         for sample in samples:

@@ -25,8 +25,8 @@ def _schemas(text: bool) -> dict[str, Any]:
 
     s = pa.string()
     call = pa.struct([("id", s), ("type", s), ("function", pa.struct([("name", s), ("arguments", s)]))])
-    message = pa.struct([("role", s), ("content", s), ("reasoning", s), ("tool_calls", pa.list_(call)),
-                         ("name", s), ("tool_call_id", s)])
+    message = pa.struct([("role", s), ("content", s), ("reasoning", s), ("thinking", s),
+                         ("tool_calls", pa.list_(call)), ("name", s), ("tool_call_id", s)])
     conversation = pa.list_(message)
     meta = [("id", s), ("key", s), ("kind", s), ("generator", s), ("persona_id", s)]
     sft = [*meta, ("messages", conversation), ("tools", s)] + ([("text", s)] if text else [])
@@ -108,6 +108,7 @@ def write_version(registry: Registry, builder: VersionBuilder, origin: dict[str,
             "splits": {"validation_share": opts.validation, "group_by": list(opts.split_by),
                        "seed": opts.split_seed, "groups": groups},
             "text": opts.text,
+            "chat_format": opts.chat_format,
             "counts": {"rows": {c: sum(len(r) for r in s.values()) for c, s in sorted(tables.items())},
                        **builder.counts()},
             "funnel": funnel,

@@ -182,13 +182,21 @@ def encode_message(d: dict[str, Any]) -> dict[str, Any]:
                   "function": {"name": c["function"]["name"],
                                "arguments": json.dumps(c["function"]["arguments"], ensure_ascii=False)}}
                  for c in d["tool_calls"]]
-    return {"role": d["role"], "content": d["content"], "reasoning": d.get("reasoning"), "tool_calls": calls,
-            "name": d.get("name"), "tool_call_id": d.get("tool_call_id")}
+    return {"role": d["role"], "content": d["content"], "reasoning": d.get("reasoning"),
+            "thinking": d.get("thinking"), "tool_calls": calls, "name": d.get("name"),
+            "tool_call_id": d.get("tool_call_id")}
 
 
 def decode_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Parquet-loaded messages -> plain TRL dicts (arguments as objects, absent fields removed)."""
-    return [to_trl_message(from_trl_message(m, f"messages[{i}]")) for i, m in enumerate(messages)]
+    """Parquet-loaded messages -> plain TRL dicts (arguments as objects, absent fields removed), reasoning
+    kept under the field the export wrote it to (`thinking` for the lfm2.5 chat format)."""
+    out = []
+    for i, m in enumerate(messages):
+        d = to_trl_message(from_trl_message(m, f"messages[{i}]"))
+        if m.get("thinking") and "reasoning" in d:
+            d["thinking"] = d.pop("reasoning")
+        out.append(d)
+    return out
 
 
 def decode_tools(tools: Any) -> list[Any]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.core.sample import Candidate, Message, Sample
+from pipelines.formats.chat_formats import lay_out
 from pipelines.formats.lfm2 import render
 from pipelines.formats.trl import decode_row, preference_row, sft_row
 from tests.formats.samples import bfcl_samples, chat_samples, preference_samples, reasoning_samples
@@ -92,15 +93,18 @@ def test_a_version_loads_with_datasets_and_decodes_to_the_trl_rows(exported):
     assert set(sft) == {"train", "validation"} and len(sft["validation"]) > 0
     for split in sft.values():
         for row in split:
-            assert decode_row(row) == sft_row(by_id[row["id"]])
+            # The default chat_format (lfm2) writes the reasoning into the content, where LFM2 templates read it.
+            structured = sft_row(by_id[row["id"]])
             decoded = decode_row(row)
+            assert decoded == {**structured, "messages": [lay_out(m, "lfm2") for m in structured["messages"]]}
             assert row["text"] == render(decoded["messages"], decoded["tools"])
     pref = load_dataset("parquet", data_dir=str(version / "data" / "preference"), cache_dir=str(tmp / "hf-cache"))
     rows = [r for split in pref.values() for r in split]
     assert len(rows) == len(preference_samples())
     for row in rows:
         expected = preference_row(by_id[row["id"]])
-        assert {k: v for k, v in decode_row(row).items()} == {k: expected[k] for k in ("prompt", "chosen", "rejected", "tools")}
+        assert decode_row(row) == {k: [lay_out(m, "lfm2") for m in expected[k]] if k != "tools" else expected[k]
+                                   for k in ("prompt", "chosen", "rejected", "tools")}
 
 
 def test_samples_sharing_a_persona_source_or_prompt_never_straddle_the_split(exported):
@@ -165,6 +169,23 @@ def test_versions_diff_list_show_pull(exported, tmp_path):
     missing = refinery("datasets", "show", "mixx@v1", cwd=tmp, **env)
     assert missing.returncode == 2 and "did you mean 'mix'" in missing.stderr
     assert refinery("datasets", "show", "mix@v9", cwd=tmp, **env).returncode == 2
+
+
+def test_the_chat_format_is_chosen_on_export_and_recorded(exported, tmp_path):
+    import pyarrow.parquet as pq
+
+    tmp, _, _, run_dir = exported
+    env = {"REFINERY_DATASETS": str(tmp_path / "registry")}
+    r = refinery("export", str(run_dir), "--name", "mix25", "--chat-format", "lfm2.5", "--validation", "0", cwd=tmp, **env)
+    assert r.returncode == 0, r.stderr
+    version = tmp_path / "registry" / "mix25" / "v1"
+    assert json.loads((version / "manifest.json").read_text())["chat_format"] == "lfm2.5"
+    rows = pq.read_table(version / "data" / "sft" / "train-00000-of-00001.parquet").to_pylist()
+    turns = [m for row in rows for m in row["messages"] if m["role"] == "assistant"]
+    assert any(m["thinking"] for m in turns) and not any(m["reasoning"] for m in turns)
+    bad = refinery("export", str(run_dir), "--name", "mix25", "--chat-format", "chatml", cwd=tmp, **env)
+    assert bad.returncode == 2 and "--chat-format: expected one of lfm2, lfm2-leap, lfm2.5, structured" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
 
 
 def test_a_sample_the_exporter_does_not_understand_fails_the_run_naming_it(tmp_path):

@@ -3,6 +3,7 @@
 
 import pytest
 
+from pipelines.formats.chat_formats import lay_out
 from pipelines.formats.lfm2 import LFM2FormatError, lfm2_view, parse_assistant, parse_conversation, render
 from pipelines.formats.messages import to_trl_message
 from pipelines.formats.pythonic_calls import ToolCallFormatError
@@ -22,17 +23,10 @@ def conversations():
 
 
 def for_template(messages, dialect):
-    """The same messages as the template reads them. lfm2_v2.jinja has no reasoning field: a <think> block
-    written into the content is exactly what our lfm2 rendering produces."""
-    if dialect == "lfm2.5":
-        return messages
-    out = []
-    for m in messages:
-        m = dict(m)
-        if m.get("reasoning"):
-            m["content"] = f"<think>{m.pop('reasoning')}</think>{m['content']}"
-        out.append(m)
-    return out
+    """The messages as an export in the matching chat_format carries them: lfm2_v2.jinja has no reasoning
+    field, so the lfm2 layout opens the content with the <think> block (tests/formats/test_stock_templates.py
+    checks the exported rows themselves)."""
+    return [lay_out(m, "lfm2") for m in messages] if dialect == "lfm2" else messages
 
 
 @pytest.mark.parametrize("dialect", ["lfm2", "lfm2.5"])
