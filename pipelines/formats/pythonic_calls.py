@@ -23,6 +23,7 @@ import json
 import keyword
 import math
 import tokenize
+import unicodedata
 from typing import Any
 
 from pipelines.core.sample import ToolCall
@@ -68,9 +69,12 @@ def format_arg_value(value: Any, dialect: str = "lfm2") -> str:
 
 
 def _check_value(value: Any, where: str) -> None:
-    """Only JSON values round-trip; NaN/inf render as `nan`, which is no literal."""
+    """Only JSON values round-trip; NaN/inf render as `nan`, which is no literal, and a NUL character cannot
+    be parsed back (Python's parser refuses source holding one)."""
     if isinstance(value, float) and not math.isfinite(value):
         raise ToolCallFormatError(f"{where}: {value} cannot be written as a literal")
+    if isinstance(value, str) and "\0" in value:
+        raise ToolCallFormatError(f"{where}: a string holding a NUL character cannot be parsed back")
     if isinstance(value, dict):
         for k, v in value.items():
             if not isinstance(k, str):
@@ -83,19 +87,27 @@ def _check_value(value: Any, where: str) -> None:
         raise ToolCallFormatError(f"{where}: {type(value).__name__} is not a JSON value")
 
 
+def _identifier(name: Any) -> bool:
+    # Python's parser NFKC-normalises identifiers (`ﬁle` reads back as `file`), so a name NFKC changes would
+    # come back renamed: refuse it here, where the sample can still be dropped with a reason.
+    return isinstance(name, str) and name.isidentifier() and unicodedata.normalize("NFKC", name) == name
+
+
 def check_tool_name(name: str) -> None:
     parts = name.split(".") if isinstance(name, str) else [None]
-    if not all(isinstance(p, str) and p.isidentifier() and not keyword.iskeyword(p) for p in parts):
+    if not all(_identifier(p) and not keyword.iskeyword(p) for p in parts):
         raise ToolCallFormatError(
-            f"tool name {name!r} cannot be written as a Python-style call (use letters, digits, '_' and '.')")
+            f"tool name {name!r} cannot be written as a Python-style call (use letters, digits, '_' and '.'; "
+            "no characters Unicode normalisation would change)")
 
 
 def render_call(call: ToolCall, dialect: str = "lfm2") -> str:
     check_tool_name(call.name)
     args = []
     for key, value in call.arguments.items():
-        if not (isinstance(key, str) and key.isidentifier()):
-            raise ToolCallFormatError(f"{call.name}: argument name {key!r} is not an identifier")
+        if not _identifier(key):
+            raise ToolCallFormatError(f"{call.name}: argument name {key!r} is not an identifier (or Unicode "
+                                      "normalisation would rename it)")
         _check_value(value, f"{call.name}({key}=...)")
         args.append(f"{key}={format_arg_value(value, dialect)}")
     return f"{call.name}({', '.join(args)})"

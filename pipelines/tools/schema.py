@@ -68,9 +68,21 @@ def normalise_schema(schema: Any, where: str = "parameters") -> dict[str, Any]:
         out[key] = value
     if "properties" in out:
         _fix_required(schema, out, where)
+    _fix_array_enum(out)
     if "default" in out:
         _fix_default(out)
     return out
+
+
+def _fix_array_enum(out: dict[str, Any]) -> None:
+    """`{"type": "array", "enum": ["a", "b"]}` (a quirk of hand-written tool definitions) means "items from this
+    list", but as written no array can equal a string, so nothing validates: the enum goes onto the items."""
+    enum = out.get("enum")
+    if out.get("type") != "array" or not isinstance(enum, list) or any(isinstance(v, list) for v in enum):
+        return
+    items = dict(out.get("items") or {})
+    items.setdefault("enum", out.pop("enum"))
+    out["items"] = items
 
 
 def _normalise_type(value: Any, where: str) -> Any:

@@ -85,6 +85,11 @@ def test_bad_call_lists_fail_with_a_reason_and_nothing_runs(text, problem):
 def test_calls_the_format_cannot_express_are_refused_when_rendering():
     for call, problem in [(ToolCall("get-weather", {}), "cannot be written"),
                           (ToolCall("f", {"x": float("nan")}), "literal"),
-                          (ToolCall("f", {"bad key": 1}), "not an identifier")]:
+                          (ToolCall("f", {"bad key": 1}), "not an identifier"),
+                          # Python's parser NFKC-normalises names: `\ufb01le` (the "fi" ligature) reads back as
+                          # `file`, a silent rename; a NUL cannot be parsed back at all.
+                          (ToolCall("open", {"\ufb01le": "a.txt"}), "normalisation would rename"),
+                          (ToolCall("\ufb01nd", {}), "normalisation would change"),
+                          (ToolCall("f", {"text": "a\x00b"}), "NUL")]:
         with pytest.raises(ToolCallFormatError, match=problem):
             render_tool_calls([call])

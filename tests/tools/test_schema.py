@@ -76,6 +76,11 @@ def test_bfcl_quirks_become_standard_json_schema():
     assert "default" not in props["diet"]  # "None" is not an array: a wrong default is dropped
     assert props["scores"]["type"] == "object"
     check_schema(params)
+    # An enum on an array (no array equals a string) means its items' values.
+    tags = normalise_schema({"type": "array", "items": {"type": "string"}, "enum": ["red", "blue"]})
+    assert tags == {"type": "array", "items": {"type": "string", "enum": ["red", "blue"]}}
+    assert validate_call("f", {"tags": ["red"]}, [{"type": "function", "function": {
+        "name": "f", "parameters": {"type": "object", "properties": {"tags": tags}}}}]) == []
 
 
 def test_every_bfcl_ground_truth_call_validates_except_known_bfcl_errors():
