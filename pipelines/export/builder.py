@@ -31,6 +31,7 @@ class ExportOptions:
     split_seed: int = 0
     text: str | None = "lfm2"  # add LFM2-rendered text columns in this dialect; None for no text
     chat_format: str = "lfm2"  # where assistant turns carry reasoning and calls (pipelines.formats.chat_formats)
+    template_date: str | None = None  # "Today's date:" of lfm2.5-canonical text; default: the export's UTC date
     review_snapshot: str | None = None
     description: str | None = None
 
@@ -43,6 +44,13 @@ class ExportOptions:
             raise ValueError(f"split_by must be a subset of {GROUP_KEYS}, got {self.split_by}")
         if self.chat_format not in CHAT_FORMATS:
             raise ValueError(f"chat_format must be one of {', '.join(CHAT_FORMATS)}, got {self.chat_format!r}")
+        if self.template_date is not None:
+            try:
+                datetime.strptime(self.template_date, "%Y-%m-%d")
+            except ValueError:
+                raise ValueError(f"template_date must be YYYY-MM-DD, got {self.template_date!r}") from None
+        elif self.text == "lfm2.5-canonical":  # the render writes a date: fix it once, record it in the manifest
+            object.__setattr__(self, "template_date", datetime.now(timezone.utc).strftime("%Y-%m-%d"))
 
 
 @dataclass
@@ -115,7 +123,7 @@ class VersionBuilder:
                 "key": content_hash({"tools": row["tools"], "turns": prompt_side}, 16),
                 "messages": [encode_message(m) for m in messages],
                 "tools": _json(row["tools"])}
-        text = _render(sample.id, messages, row["tools"], self.options.text)
+        text = _render(sample.id, messages, row["tools"], self.options)
         if self.options.text:
             data["text"] = text
         return _Row("sft", data, keys)
@@ -129,8 +137,8 @@ class VersionBuilder:
                 "tools": _json(row["tools"]),
                 "score_chosen": _float(row["score_chosen"]), "score_rejected": _float(row["score_rejected"]),
                 "preference_source": row["preference_source"]}
-        chosen = _render(sample.id, laid["prompt"] + laid["chosen"], row["tools"], self.options.text)
-        rejected = _render(sample.id, laid["prompt"] + laid["rejected"], row["tools"], self.options.text)
+        chosen = _render(sample.id, laid["prompt"] + laid["chosen"], row["tools"], self.options)
+        rejected = _render(sample.id, laid["prompt"] + laid["rejected"], row["tools"], self.options)
         if self.options.text:
             data["text_chosen"], data["text_rejected"] = chosen, rejected
         return _Row("preference", data, keys)
@@ -165,16 +173,17 @@ class VersionBuilder:
         }
 
 
-def _render(sample_id: str, messages: list[dict[str, Any]], tools: list[Any], dialect: str | None) -> str:
+def _render(sample_id: str, messages: list[dict[str, Any]], tools: list[Any], options: ExportOptions) -> str:
     """The LFM2 text of a row. Rendered even when no text column is wanted: a row the trainer could not
     render (a tool name that is no Python identifier, reasoning holding </think>) must fail the export, not
     the training run weeks later."""
     from pipelines.formats.lfm2 import render
 
+    dialect = options.text or "lfm2"
     try:
-        return render(messages, tools, dialect or "lfm2")
+        return render(messages, tools, dialect, date=options.template_date)
     except ValueError as e:  # LFM2FormatError, ToolCallFormatError
-        raise ConversionError(sample_id, f"cannot be written in the {dialect or 'lfm2'} chat format: {e}") from None
+        raise ConversionError(sample_id, f"cannot be written in the {dialect} chat format: {e}") from None
 
 
 def _json(value: Any) -> str:

@@ -41,7 +41,10 @@ def export(
     validation: Annotated[float, typer.Option(min=0.0, max=0.99, help="share of groups held out")] = 0.1,
     split_by: Annotated[Optional[list[str]],
                         typer.Option(help="persona, source, prompt (repeatable; default all)")] = None,
-    text: Annotated[str, typer.Option(help="add LFM2-rendered text columns: lfm2, lfm2.5 or none")] = "lfm2",
+    text: Annotated[str, typer.Option(
+        help="add LFM2-rendered text columns: lfm2, lfm2.5, lfm2.5-canonical or none")] = "lfm2",
+    template_date: Annotated[Optional[str], typer.Option(
+        help="YYYY-MM-DD written as \"Today's date:\" by lfm2.5-canonical text (default: today, UTC)")] = None,
     chat_format: Annotated[str, typer.Option(
         help="where assistant turns carry reasoning and tool calls: lfm2 (TRL and llama.cpp LFM2 templates), "
              "lfm2-leap (leap-finetune's LFM2 templates), lfm2.5 (the LFM2.5 templates) or structured "
@@ -58,14 +61,15 @@ def export(
 
     from pipelines.formats.chat_formats import CHAT_FORMATS
 
-    if text not in ("lfm2", "lfm2.5", "none"):
-        _fail(f"--text: expected lfm2, lfm2.5 or none, got {text!r}")
+    if text not in ("lfm2", "lfm2.5", "lfm2.5-canonical", "none"):
+        _fail(f"--text: expected lfm2, lfm2.5, lfm2.5-canonical or none, got {text!r}")
     if chat_format not in CHAT_FORMATS:
         _fail(f"--chat-format: expected one of {', '.join(CHAT_FORMATS)}, got {chat_format!r}")
     try:
         options = ExportOptions(name=name, formats=tuple(format or FORMATS), validation=validation,
                                 split_by=tuple(split_by or GROUP_KEYS), text=None if text == "none" else text,
-                                chat_format=chat_format, review_snapshot=review_snapshot, description=description)
+                                chat_format=chat_format, template_date=template_date,
+                                review_snapshot=review_snapshot, description=description)
         ref, reused, builder = export_run(run_dir, options, _registry(registry), step)
     except (FileNotFoundError, KeyError) as e:
         _fail(str(e).strip("'\""))

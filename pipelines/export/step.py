@@ -32,8 +32,11 @@ class ExportParams(Params):
     split_by: list[Literal["persona", "source", "prompt"]] = Field(
         ["persona", "source", "prompt"], description="samples sharing any of these stay in the same split")
     split_seed: int = Field(0, description="seed of the split hash")
-    text: Literal["lfm2", "lfm2.5", "none"] = Field(
+    text: Literal["lfm2", "lfm2.5", "lfm2.5-canonical", "none"] = Field(
         "lfm2", description="add columns with each conversation rendered in this LFM2 chat format")
+    template_date: str | None = Field(
+        None, pattern=r"^\d{4}-\d{2}-\d{2}$",
+        description="the \"Today's date:\" line of lfm2.5-canonical text (default: the export's UTC date)")
     chat_format: Literal[CHAT_FORMATS] = Field(
         "lfm2", description="where assistant turns carry reasoning and tool calls, for the chat template that "
                             "will render them (docs/export.md)")
@@ -58,7 +61,7 @@ class ExportDataset(Step):
         options = ExportOptions(
             name=p.name, formats=tuple(p.formats), validation=p.validation, split_by=tuple(p.split_by),
             split_seed=p.split_seed, text=None if p.text == "none" else p.text, chat_format=p.chat_format,
-            review_snapshot=p.review_snapshot, description=p.description)
+            template_date=p.template_date, review_snapshot=p.review_snapshot, description=p.description)
         builder = VersionBuilder(options)
         for sample in samples:
             verdict = builder.add(sample)

@@ -1,6 +1,6 @@
 """Render a conversation as LFM2 text, and parse LFM2 text back into a conversation.
 
-Two dialects, each equal (character for character, hence token for token) to a chat template TRL ships:
+Three dialects, each equal (character for character, hence token for token) to a stock chat template:
 
 - `lfm2`   = `lfm2_v2.jinja` (LFM2 checkpoints): tools listed in the system turn inside
              `<|tool_list_start|>[...]<|tool_list_end|>`, tool results inside
@@ -10,6 +10,10 @@ Two dialects, each equal (character for character, hence token for token) to a c
              every assistant turn that has it, which is what the template gives for such content.
 - `lfm2.5` = `lfm2_2_5_v2.jinja` (LFM2.5): tools as `List of tools: [...]`, tool results unwrapped, and
              `<think>...</think>` kept only on assistant turns after the last user turn.
+- `lfm2.5-canonical` = leap-finetune's `lfm2_5_chat_template.jinja` ("Canonical LFM2.5"): like `lfm2.5`, but
+             the system turn reads `S\n\nToday's date: D\n\nList of tools: [...]` (`date` is a parameter, so
+             renders are reproducible), string arguments are JSON-quoted (apostrophes, backslashes and
+             newlines are representable) and `<think>` is kept on the last assistant turn only.
 
 `render_segments` returns the text cut into pieces marked trainable or not: an assistant turn's body up to
 and including its `<|im_end|>\\n` is trainable (exactly the `{% generation %}` span of TRL's training
@@ -23,6 +27,7 @@ what the format does not carry (tool-call ids and the name/id of a tool result).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -46,7 +51,8 @@ THINK_CLOSE = "</think>"
 # Every special token LFM2's tokenizer knows for chat; the tiny test tokenizer is built with these.
 SPECIAL_TOKENS = ("<|pad|>", BOS, "<|endoftext|>", IM_START, IM_END, TOOL_LIST_START, TOOL_LIST_END,
                   TOOL_CALL_START, TOOL_CALL_END, TOOL_RESPONSE_START, TOOL_RESPONSE_END)
-_CFM_TAG = "CONTINUE_FINAL_MESSAGE_TAG "  # lfm2.5's continue_final_message sentinel, mirrored for exactness
+_CFM_TAG = "CONTINUE_FINAL_MESSAGE_TAG "
+_DATE_LINE = re.compile(r"Today's date: [^\n]*\n\n$")  # lfm2.5's continue_final_message sentinel, mirrored for exactness
 
 
 class LFM2FormatError(ValueError):
@@ -64,12 +70,18 @@ def _tools_json(tools: Sequence[Any]) -> str:
     return ", ".join(t if isinstance(t, str) else json.dumps(t, ensure_ascii=False) for t in tools)
 
 
-def _system_prompt(system: str, tools: Sequence[Any] | None, dialect: str) -> str:
+def _system_prompt(system: str, tools: Sequence[Any] | None, dialect: str, date: str | None) -> str:
     if not tools:
         return system
     sep = "\n" if system else ""
     if dialect == "lfm2":
         return f"{system}{sep}List of tools: {TOOL_LIST_START}[{_tools_json(tools)}]{TOOL_LIST_END}"
+    if dialect == "lfm2.5-canonical":
+        if not date:
+            raise ValueError("the lfm2.5-canonical format writes \"Today's date: ...\" when tools are offered: pass "
+                             "date=YYYY-MM-DD (recorded, so the render is reproducible)")
+        sep = "\n\n" if system else ""
+        return f"{system}{sep}Today's date: {date}\n\nList of tools: {json.dumps(list(tools), ensure_ascii=False)}"
     return f"{system}{sep}List of tools: [{_tools_json(tools)}]"
 
 
@@ -95,8 +107,10 @@ def _assistant_body(m: Message, dialect: str, keep_thinking: bool) -> str:
 
 
 def render_segments(messages: Sequence[Any], tools: Sequence[Any] | None = None, dialect: str = "lfm2",
-                    add_generation_prompt: bool = False, preserve_thinking: bool = False) -> list[Segment]:
-    """The conversation as LFM2 text, cut into trainable (assistant) and context pieces."""
+                    add_generation_prompt: bool = False, preserve_thinking: bool = False,
+                    date: str | None = None) -> list[Segment]:
+    """The conversation as LFM2 text, cut into trainable (assistant) and context pieces. `date`: the
+    `Today's date:` of the lfm2.5-canonical format (its templates call strftime_now)."""
     if dialect not in DIALECTS:
         raise ValueError(f"unknown LFM2 dialect {dialect!r}; known: {', '.join(DIALECTS)}")
     msgs = as_messages(messages)
@@ -106,15 +120,19 @@ def render_segments(messages: Sequence[Any], tools: Sequence[Any] | None = None,
     if msgs[0].role == "system":
         system, msgs = msgs[0].content, msgs[1:]
     segments = [Segment(BOS, False)]
-    prompt = _system_prompt(system, tools, dialect)
+    prompt = _system_prompt(system, tools, dialect, date)
     if prompt:
         segments.append(Segment(f"{IM_START}system\n{prompt}{IM_END}\n", False))
     last_user = max((i for i, m in enumerate(msgs) if m.role == "user"), default=-1)
+    last_assistant = max((i for i, m in enumerate(msgs) if m.role == "assistant"), default=-1)
     for i, m in enumerate(msgs):
         header = f"{IM_START}{m.role}\n"
         if m.role == "assistant":
             segments.append(Segment(header, False))
-            body = _assistant_body(m, dialect, preserve_thinking or i > last_user)
+            # TRL's LFM2.5 template keeps thinking after the last user turn; the canonical one on the last
+            # assistant turn only.
+            recent = i == last_assistant if dialect == "lfm2.5-canonical" else i > last_user
+            body = _assistant_body(m, dialect, preserve_thinking or recent)
             segments.append(Segment(f"{body}{IM_END}\n", True))
             continue
         if m.tool_calls or m.reasoning:
@@ -129,10 +147,10 @@ def render_segments(messages: Sequence[Any], tools: Sequence[Any] | None = None,
 
 
 def render(messages: Sequence[Any], tools: Sequence[Any] | None = None, dialect: str = "lfm2",
-           add_generation_prompt: bool = False, preserve_thinking: bool = False) -> str:
+           add_generation_prompt: bool = False, preserve_thinking: bool = False, date: str | None = None) -> str:
     """LFM2 text for a conversation (Messages or TRL message dicts) and its tools (JSON schemas)."""
     return "".join(s.text for s in render_segments(messages, tools, dialect, add_generation_prompt,
-                                                   preserve_thinking))
+                                                   preserve_thinking, date))
 
 
 # ---- parsing --------------------------------------------------------------------------------------
@@ -168,6 +186,12 @@ def _split_system(body: str, dialect: str) -> tuple[str, list[Any]]:
     except json.JSONDecodeError as e:
         raise LFM2FormatError(f"the tool list in the system turn is not JSON: {e}") from None
     system = body[:at]
+    if dialect == "lfm2.5-canonical":
+        date = _DATE_LINE.search(system)
+        if not date:
+            raise LFM2FormatError("expected \"Today's date: YYYY-MM-DD\" and a blank line before the tool list")
+        system = system[:date.start()]
+        return (system[:-2] if system.endswith("\n\n") else system), tools
     if system:
         if not system.endswith("\n"):
             raise LFM2FormatError("expected a newline between the system prompt and the tool list")

@@ -30,7 +30,7 @@ from pipelines.core.sample import ToolCall
 
 TOOL_CALL_START = "<|tool_call_start|>"
 TOOL_CALL_END = "<|tool_call_end|>"
-DIALECTS = ("lfm2", "lfm2.5")
+DIALECTS = ("lfm2", "lfm2.5", "lfm2.5-canonical")
 
 _JSON_NAMES = {"true": True, "false": False, "null": None}
 _KW_PREFIX = "__refinery_kw_"
@@ -63,6 +63,10 @@ def format_arg_value(value: Any, dialect: str = "lfm2") -> str:
                     "unreadable call; use the lfm2 format for this sample")
             return f"'{value}'"
         if isinstance(value, dict):
+            return json.dumps(value, ensure_ascii=False)
+        return _jinja_string(value)
+    if dialect == "lfm2.5-canonical":  # strings as JSON, so quotes, backslashes and newlines are representable
+        if isinstance(value, (str, dict)):
             return json.dumps(value, ensure_ascii=False)
         return _jinja_string(value)
     raise ValueError(f"unknown LFM2 dialect {dialect!r}; known: {', '.join(DIALECTS)}")

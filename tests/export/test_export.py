@@ -176,13 +176,20 @@ def test_the_chat_format_is_chosen_on_export_and_recorded(exported, tmp_path):
 
     tmp, _, _, run_dir = exported
     env = {"REFINERY_DATASETS": str(tmp_path / "registry")}
-    r = refinery("export", str(run_dir), "--name", "mix25", "--chat-format", "lfm2.5", "--validation", "0", cwd=tmp, **env)
+    r = refinery("export", str(run_dir), "--name", "mix25", "--chat-format", "lfm2.5", "--validation", "0",
+                 "--text", "lfm2.5-canonical", "--template-date", "2026-01-15", cwd=tmp, **env)
     assert r.returncode == 0, r.stderr
     version = tmp_path / "registry" / "mix25" / "v1"
-    assert json.loads((version / "manifest.json").read_text())["chat_format"] == "lfm2.5"
+    manifest = json.loads((version / "manifest.json").read_text())
+    assert (manifest["chat_format"], manifest["text"], manifest["template_date"]) == (
+        "lfm2.5", "lfm2.5-canonical", "2026-01-15")
     rows = pq.read_table(version / "data" / "sft" / "train-00000-of-00001.parquet").to_pylist()
     turns = [m for row in rows for m in row["messages"] if m["role"] == "assistant"]
     assert any(m["thinking"] for m in turns) and not any(m["reasoning"] for m in turns)
+    assert any("\n\nToday's date: 2026-01-15\n\nList of tools: [" in row["text"] or
+               row["text"].startswith("<|startoftext|><|im_start|>system\nToday's date: 2026-01-15") for row in rows)
+    wrong = refinery("export", str(run_dir), "--name", "mix25", "--template-date", "15/01/2026", cwd=tmp, **env)
+    assert wrong.returncode == 2 and "template_date must be YYYY-MM-DD" in wrong.stderr
     bad = refinery("export", str(run_dir), "--name", "mix25", "--chat-format", "chatml", cwd=tmp, **env)
     assert bad.returncode == 2 and "--chat-format: expected one of lfm2, lfm2-leap, lfm2.5, structured" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1

@@ -4,10 +4,11 @@ Every shipped sample kind is exported with each `chat_format`, read back as a tr
 (`load_version` / `decode_row`, nothing else between export and template) and rendered with each stock
 template through transformers' chat-template rendering: TRL's (from the installed package) and the
 llama.cpp and leap-finetune copies in `stock_templates/` (sources in its README). Where Refinery has the
-template's dialect the render must be equal to ours; where it does not yet (llama.cpp's JSON calls, the
-LFM2.5 date line), nothing the sample carries may be missing from the render.
+template's dialect the render must be equal to ours; where it does not (llama.cpp's own templates: JSON
+calls, unescaped strings), nothing the sample carries may be missing from the render.
 """
 
+import datetime
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,20 @@ from pipelines.train.templates import chat_template
 from tests.formats.samples import bfcl_samples, chat_samples, preference_samples, reasoning_samples, tiny_tokenizer
 
 STOCK = Path(__file__).parent / "stock_templates"
+DATE = "2026-01-15"
+
+
+@pytest.fixture
+def fixed_date(monkeypatch):
+    """The LFM2.5 templates write strftime_now("%Y-%m-%d"); pin the clock transformers renders them with."""
+    from transformers.utils import chat_template_utils
+
+    class Fixed(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return cls.fromisoformat(DATE)
+
+    monkeypatch.setattr(chat_template_utils, "datetime", Fixed)
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "Current weather for a city.",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "unit": {"type": "string"}},
@@ -88,19 +103,33 @@ def stock(template: str, messages, tools) -> str:
     ("lfm2-leap", "leap-lfm2_chat_template.jinja", "lfm2"),
     ("lfm2-leap", "leap-lfm2_tool_call_chat_template.jinja", "lfm2"),
     ("lfm2.5", "trl:lfm2.5", "lfm2.5"),
+    ("lfm2.5", "leap-lfm2_5_chat_template.jinja", "lfm2.5-canonical"),
 ])
-def test_the_stock_template_renders_exactly_what_we_render(exported, chat_format, template, dialect):
+def test_the_stock_template_renders_exactly_what_we_render(exported, fixed_date, chat_format, template, dialect):
     text = chat_template(template[4:]) if template.startswith("trl:") else template
     compared = 0
     for messages, tools in exported[chat_format]:
         try:
-            ours = render(messages, tools, dialect)
-        except ValueError:  # lfm2.5 writes strings unescaped: an apostrophe cannot be rendered (issue 15)
+            ours = render(messages, tools, dialect, date=DATE)
+        except ValueError:  # lfm2.5 writes strings unescaped: an apostrophe cannot be rendered
             assert dialect == "lfm2.5"
             continue
         assert stock(text, messages, tools) == ours
         compared += 1
-    assert compared >= len(exported[chat_format]) - 1
+    # Only TRL's lfm2.5 skips a conversation (the one with quotes); the canonical format writes them all.
+    assert compared == len(exported[chat_format]) - (dialect == "lfm2.5")
+
+
+def test_the_canonical_format_parses_back(exported):
+    from pipelines.formats.lfm2 import lfm2_view, parse_conversation
+
+    for messages, tools in exported["lfm2.5"]:
+        last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
+        back, back_tools = parse_conversation(render(messages, tools, "lfm2.5-canonical", date=DATE),
+                                              "lfm2.5-canonical")
+        expected = [m if i == last or m.role != "assistant" else type(m)(m.role, m.content, None, m.tool_calls)
+                    for i, m in enumerate(lfm2_view(messages))]
+        assert (back, back_tools) == (expected, tools)
 
 
 def _carried(messages, thinking_kept) -> list[str]:
@@ -120,15 +149,12 @@ def _carried(messages, thinking_kept) -> list[str]:
 @pytest.mark.parametrize("chat_format, template, thinking", [
     ("lfm2", "llama-cpp-lfm2.jinja", "every turn"),
     ("lfm2.5", "llama-cpp-LFM2.5-8B-A1B.jinja", "after the last user turn"),
-    ("lfm2.5", "leap-lfm2_5_chat_template.jinja", "the last assistant turn"),
 ])
 def test_nothing_is_lost_under_the_runtime_templates(exported, chat_format, template, thinking):
     for messages, tools in exported[chat_format]:
         rendered = stock(template, messages, tools)
         last_user = max(i for i, m in enumerate(messages) if m["role"] == "user")
-        last_assistant = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
-        kept = {"every turn": lambda i: True, "after the last user turn": lambda i: i > last_user,
-                "the last assistant turn": lambda i: i == last_assistant}[thinking]
+        kept = {"every turn": lambda i: True, "after the last user turn": lambda i: i > last_user}[thinking]
         for piece in _carried(messages, kept):
             assert piece in rendered, (template, piece)
 
