@@ -31,7 +31,7 @@ class ExportOptions:
     split_seed: int = 0
     text: str | None = "lfm2"  # add LFM2-rendered text columns in this dialect; None for no text
     chat_format: str = "lfm2"  # where assistant turns carry reasoning and calls (pipelines.formats.chat_formats)
-    template_date: str | None = None  # "Today's date:" of lfm2.5-canonical text; default: the export's UTC date
+    template_date: str | None = None  # "Today's date:" of LFM2.5 canonical text; default: the export's UTC date
     review_snapshot: str | None = None
     description: str | None = None
 
@@ -49,7 +49,7 @@ class ExportOptions:
                 datetime.strptime(self.template_date, "%Y-%m-%d")
             except ValueError:
                 raise ValueError(f"template_date must be YYYY-MM-DD, got {self.template_date!r}") from None
-        elif self.text == "lfm2.5-canonical":  # the render writes a date: fix it once, record it in the manifest
+        elif self.text in ("lfm2.5-canonical", "lfm2.5-llamacpp"):  # it writes a date: fix it, record it
             object.__setattr__(self, "template_date", datetime.now(timezone.utc).strftime("%Y-%m-%d"))
 
 

@@ -42,7 +42,8 @@ def export(
     split_by: Annotated[Optional[list[str]],
                         typer.Option(help="persona, source, prompt (repeatable; default all)")] = None,
     text: Annotated[str, typer.Option(
-        help="add LFM2-rendered text columns: lfm2, lfm2.5, lfm2.5-canonical or none")] = "lfm2",
+        help="add LFM2-rendered text columns in a dialect: lfm2, lfm2.5, lfm2.5-canonical, lfm2-llamacpp, "
+             "lfm2.5-llamacpp, or none")] = "lfm2",
     template_date: Annotated[Optional[str], typer.Option(
         help="YYYY-MM-DD written as \"Today's date:\" by lfm2.5-canonical text (default: today, UTC)")] = None,
     chat_format: Annotated[str, typer.Option(
@@ -61,8 +62,10 @@ def export(
 
     from pipelines.formats.chat_formats import CHAT_FORMATS
 
-    if text not in ("lfm2", "lfm2.5", "lfm2.5-canonical", "none"):
-        _fail(f"--text: expected lfm2, lfm2.5, lfm2.5-canonical or none, got {text!r}")
+    from pipelines.formats.pythonic_calls import DIALECTS
+
+    if text not in (*DIALECTS, "none"):
+        _fail(f"--text: expected one of {', '.join(DIALECTS)} or none, got {text!r}")
     if chat_format not in CHAT_FORMATS:
         _fail(f"--chat-format: expected one of {', '.join(CHAT_FORMATS)}, got {chat_format!r}")
     try:

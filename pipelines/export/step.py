@@ -21,6 +21,7 @@ from pipelines.core.sample import Sample
 from pipelines.core.shards import write_json_atomic
 from pipelines.core.step import Params, Step
 from pipelines.formats.chat_formats import CHAT_FORMATS
+from pipelines.formats.pythonic_calls import DIALECTS
 
 
 class ExportParams(Params):
@@ -32,8 +33,8 @@ class ExportParams(Params):
     split_by: list[Literal["persona", "source", "prompt"]] = Field(
         ["persona", "source", "prompt"], description="samples sharing any of these stay in the same split")
     split_seed: int = Field(0, description="seed of the split hash")
-    text: Literal["lfm2", "lfm2.5", "lfm2.5-canonical", "none"] = Field(
-        "lfm2", description="add columns with each conversation rendered in this LFM2 chat format")
+    text: Literal[(*DIALECTS, "none")] = Field(
+        "lfm2", description="add columns with each conversation rendered in this LFM2 dialect (docs/export.md)")
     template_date: str | None = Field(
         None, pattern=r"^\d{4}-\d{2}-\d{2}$",
         description="the \"Today's date:\" line of lfm2.5-canonical text (default: the export's UTC date)")

@@ -1,6 +1,6 @@
 """Render a conversation as LFM2 text, and parse LFM2 text back into a conversation.
 
-Three dialects, each equal (character for character, hence token for token) to a stock chat template:
+Five dialects, each equal (character for character, hence token for token) to a stock chat template:
 
 - `lfm2`   = `lfm2_v2.jinja` (LFM2 checkpoints): tools listed in the system turn inside
              `<|tool_list_start|>[...]<|tool_list_end|>`, tool results inside
@@ -10,6 +10,9 @@ Three dialects, each equal (character for character, hence token for token) to a
              every assistant turn that has it, which is what the template gives for such content.
 - `lfm2.5` = `lfm2_2_5_v2.jinja` (LFM2.5): tools as `List of tools: [...]`, tool results unwrapped, and
              `<think>...</think>` kept only on assistant turns after the last user turn.
+- `lfm2-llamacpp` = llama.cpp's `llama-cpp-lfm2.jinja`: like `lfm2`, but calls are written as JSON objects
+             (`[{"name": "f", "arguments": {...}}]`) before the text. Render-only.
+- `lfm2.5-llamacpp` = llama.cpp's `LFM2.5-8B-A1B.jinja`: `lfm2.5` with the canonical date line. Render-only.
 - `lfm2.5-canonical` = leap-finetune's `lfm2_5_chat_template.jinja` ("Canonical LFM2.5"): like `lfm2.5`, but
              the system turn reads `S\n\nToday's date: D\n\nList of tools: [...]` (`date` is a parameter, so
              renders are reproducible), string arguments are JSON-quoted (apostrophes, backslashes and
@@ -52,6 +55,7 @@ THINK_CLOSE = "</think>"
 SPECIAL_TOKENS = ("<|pad|>", BOS, "<|endoftext|>", IM_START, IM_END, TOOL_LIST_START, TOOL_LIST_END,
                   TOOL_CALL_START, TOOL_CALL_END, TOOL_RESPONSE_START, TOOL_RESPONSE_END)
 _CFM_TAG = "CONTINUE_FINAL_MESSAGE_TAG "
+PARSEABLE = ("lfm2", "lfm2.5", "lfm2.5-canonical")  # llama.cpp's layouts are rendered, not read back
 _DATE_LINE = re.compile(r"Today's date: [^\n]*\n\n$")  # lfm2.5's continue_final_message sentinel, mirrored for exactness
 
 
@@ -74,11 +78,11 @@ def _system_prompt(system: str, tools: Sequence[Any] | None, dialect: str, date:
     if not tools:
         return system
     sep = "\n" if system else ""
-    if dialect == "lfm2":
+    if dialect in ("lfm2", "lfm2-llamacpp"):
         return f"{system}{sep}List of tools: {TOOL_LIST_START}[{_tools_json(tools)}]{TOOL_LIST_END}"
-    if dialect == "lfm2.5-canonical":
+    if dialect in ("lfm2.5-canonical", "lfm2.5-llamacpp"):
         if not date:
-            raise ValueError("the lfm2.5-canonical format writes \"Today's date: ...\" when tools are offered: pass "
+            raise ValueError(f"the {dialect} format writes \"Today's date: ...\" when tools are offered: pass "
                              "date=YYYY-MM-DD (recorded, so the render is reproducible)")
         sep = "\n\n" if system else ""
         return f"{system}{sep}Today's date: {date}\n\nList of tools: {json.dumps(list(tools), ensure_ascii=False)}"
@@ -88,12 +92,14 @@ def _system_prompt(system: str, tools: Sequence[Any] | None, dialect: str, date:
 def _assistant_body(m: Message, dialect: str, keep_thinking: bool) -> str:
     if m.reasoning and THINK_CLOSE in m.reasoning:
         raise LFM2FormatError(f"reasoning may not contain {THINK_CLOSE!r}: the turn could not be parsed back")
-    if dialect == "lfm2":
+    if dialect in ("lfm2", "lfm2-llamacpp"):
         content = (f"{THINK_OPEN}{m.reasoning}{THINK_CLOSE}" if m.reasoning else "") + m.content
+        if m.tool_calls and dialect == "lfm2-llamacpp":  # llama.cpp writes the calls before the text
+            return render_tool_calls(m.tool_calls, dialect) + content
         if m.tool_calls:
             return (content if content and content != "null" else "") + render_tool_calls(m.tool_calls, dialect)
         return content
-    # lfm2.5
+    # lfm2.5 and its canonical and llama.cpp layouts
     out = f"{THINK_OPEN}{m.reasoning}{THINK_CLOSE}" if m.reasoning and keep_thinking else ""
     content = m.content
     if not keep_thinking and THINK_CLOSE in content:
@@ -138,7 +144,7 @@ def render_segments(messages: Sequence[Any], tools: Sequence[Any] | None = None,
         if m.tool_calls or m.reasoning:
             raise LFM2FormatError(f"a {m.role} turn cannot carry tool calls or reasoning")
         content = m.content
-        if m.role == "tool" and dialect == "lfm2":
+        if m.role == "tool" and dialect in ("lfm2", "lfm2-llamacpp"):
             content = f"{TOOL_RESPONSE_START}{content}{TOOL_RESPONSE_END}"
         segments.append(Segment(f"{header}{content}{IM_END}\n", False))
     if add_generation_prompt:
@@ -220,8 +226,8 @@ def parse_assistant(body: str, bare_calls: bool = False) -> Message:
 
 def parse_conversation(text: str, dialect: str = "lfm2") -> tuple[list[Message], list[Any]]:
     """LFM2 text -> (messages, tools). Raises LFM2FormatError / ToolCallFormatError on malformed text."""
-    if dialect not in DIALECTS:
-        raise ValueError(f"unknown LFM2 dialect {dialect!r}; known: {', '.join(DIALECTS)}")
+    if dialect not in PARSEABLE:
+        raise ValueError(f"cannot parse the LFM2 dialect {dialect!r}; parseable: {', '.join(PARSEABLE)}")
     messages: list[Message] = []
     tools: list[Any] = []
     for i, (role, body) in enumerate(_turns(text)):

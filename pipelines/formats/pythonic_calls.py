@@ -30,7 +30,8 @@ from pipelines.core.sample import ToolCall
 
 TOOL_CALL_START = "<|tool_call_start|>"
 TOOL_CALL_END = "<|tool_call_end|>"
-DIALECTS = ("lfm2", "lfm2.5", "lfm2.5-canonical")
+# Named for the stock templates they equal (pipelines.formats.lfm2); the llama.cpp ones are render-only.
+DIALECTS = ("lfm2", "lfm2.5", "lfm2.5-canonical", "lfm2-llamacpp", "lfm2.5-llamacpp")
 
 _JSON_NAMES = {"true": True, "false": False, "null": None}
 _KW_PREFIX = "__refinery_kw_"
@@ -55,7 +56,7 @@ def format_arg_value(value: Any, dialect: str = "lfm2") -> str:
         if isinstance(value, (dict, list, tuple)):
             return json.dumps(value, ensure_ascii=False)
         return _jinja_string(value)
-    if dialect == "lfm2.5":
+    if dialect in ("lfm2.5", "lfm2.5-llamacpp"):
         if isinstance(value, str):
             if "'" in value or "\\" in value or "\n" in value or "\r" in value:
                 raise ToolCallFormatError(
@@ -117,8 +118,19 @@ def render_call(call: ToolCall, dialect: str = "lfm2") -> str:
     return f"{call.name}({', '.join(args)})"
 
 
+def _json_call(call: ToolCall) -> str:
+    # llama.cpp's own LFM2 template: `{"name": "f", "arguments": {...}}`, the name pasted in unescaped.
+    check_tool_name(call.name)
+    _check_value(call.arguments, call.name)
+    ident = f', "id": "{call.id}"' if call.id else ""
+    return f'{{"name": "{call.name}", "arguments": {json.dumps(call.arguments, ensure_ascii=False)}{ident}}}'
+
+
 def render_tool_calls(calls: list[ToolCall], dialect: str = "lfm2") -> str:
-    """`<|tool_call_start|>[f(a=1), g()]<|tool_call_end|>`: one block for all calls of a turn."""
+    """`<|tool_call_start|>[f(a=1), g()]<|tool_call_end|>`: one block for all calls of a turn (JSON objects
+    instead of Python calls in the lfm2-llamacpp dialect)."""
+    if dialect == "lfm2-llamacpp":
+        return f"{TOOL_CALL_START}[{', '.join(_json_call(c) for c in calls)}]{TOOL_CALL_END}"
     return f"{TOOL_CALL_START}[{', '.join(render_call(c, dialect) for c in calls)}]{TOOL_CALL_END}"
 
 
