@@ -74,5 +74,7 @@ def dataset_card(manifest: dict[str, Any]) -> str:
         f"or train on it directly: `refinery train sft CONFIG dataset={ref}`.",
         "" if not m.get("text") else f"\nThe `text` columns hold each conversation rendered in the `{m['text']}` "
                                     "chat format, ready for a plain language-modeling trainer.",
+        "" if not m.get("chat_format") else f"\nMessages are laid out for the `{m['chat_format']}` chat templates "
+                                           "(where reasoning and tool calls sit: Refinery's docs/export.md).",
     ]
     return "\n".join(parts).rstrip() + "\n"
