@@ -55,10 +55,18 @@ def run(
     run_dir: Annotated[Optional[Path], typer.Option(help="run directory (default: runs/<recipe name>)")] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, help="worker processes (default: recipe, else CPUs)")] = None,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+    executor: Annotated[Optional[str], typer.Option(
+        help="local (a process pool here) or ray (default: the recipe's executor:, else local); docs/scale.md")] = None,
+    address: Annotated[Optional[str], typer.Option(
+        help="Ray cluster address, host:port or auto (default: start Ray on this machine)")] = None,
 ) -> None:
     """Run a recipe. Rerunning the same command resumes: finished steps and shards are reused."""
     from pipelines.core.executor import RunFailed, run_recipe
-    from pipelines.core.recipe import RecipeError, load_recipe
+    from pipelines.core.pools import PoolUnavailable
+    from pipelines.core.recipe import EXECUTORS, RecipeError, load_recipe
+
+    if executor is not None and executor not in EXECUTORS:
+        _fail(f"--executor: expected one of {', '.join(EXECUTORS)}, got {executor!r}")
 
     try:
         spec = load_recipe(recipe, overrides or [])
@@ -70,9 +78,11 @@ def run(
             from pipelines.progress import RichProgress
 
             with RichProgress(err) as bars:
-                result = run_recipe(spec, target, workers, bars)
+                result = run_recipe(spec, target, workers, bars, executor, address)
         else:
-            result = run_recipe(spec, target, workers)
+            result = run_recipe(spec, target, workers, executor=executor, address=address)
+    except PoolUnavailable as e:
+        _fail(str(e))
     except RunFailed as e:
         _fail(f"run failed: {e}\nfinished work is kept in {target}; rerun the same command to resume", 1)
     if result.reused:

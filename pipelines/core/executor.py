@@ -1,4 +1,8 @@
-"""The local executor: schedules a validated recipe's steps over a process pool. It only schedules.
+"""The executor: schedules a validated recipe's steps over a pool of workers. It only schedules.
+
+The pool is a process pool on this machine (`executor: local`, the default) or a Ray cluster
+(`executor: ray`, `pipelines.core.ray_pool`); the loop below, the fingerprints and the run directory are
+the same for both, so a run can move between them.
 
 A step starts once all of its upstream steps are complete. Map steps fan out one task per input shard
 (resumable per shard); source and barrier steps are one task each. Independent branches run side by side.
@@ -7,19 +11,15 @@ Before anything runs, finished steps are verified against their checksums: a dam
 
 from __future__ import annotations
 
-import ctypes
-import multiprocessing
 import os
-import signal
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from pipelines.core.fingerprint import fingerprints
+from pipelines.core.pools import make_pool
 from pipelines.core.store import StepDir, merge_stats, read_run_manifest, write_run_manifest
-from pipelines.core.worker import run_task
 
 
 class RunFailed(RuntimeError):
@@ -34,24 +34,18 @@ class RunResult:
     repaired: dict[str, list[int]] = field(default_factory=dict)
 
 
-def _die_with_parent() -> None:
-    # A worker must not outlive the run that started it: an orphan still writing shards (and asking the
-    # model) while a resumed run starts would do work twice. PR_SET_PDEATHSIG = 1 on Linux.
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
-    except OSError:
-        pass  # not Linux: orphans finish their shard and exit; writes are atomic either way
-
-
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-class LocalExecutor:
-    def __init__(self, recipe: Any, run_dir: Path, workers: int | None = None, progress: Any = None):
+class Executor:
+    def __init__(self, recipe: Any, run_dir: Path, workers: int | None = None, progress: Any = None,
+                 executor: str | None = None, address: str | None = None):
         self.recipe = recipe
         self.run_dir = Path(run_dir)
         self.workers = workers or recipe.workers or os.cpu_count() or 1
+        self.kind = executor or recipe.executor
+        self.address = address
         self.progress = progress  # object with start(step, total), advance(step, stats), finish(step, stats)
         self.fps = fingerprints(recipe)
         self.dirs = {n: StepDir.of(self.run_dir, n, fp) for n, fp in self.fps.items()}
@@ -64,6 +58,7 @@ class LocalExecutor:
         return {
             "recipe": r.name,
             "recipe_path": str(r.path),
+            "executor": self.kind,
             "resolved": r.raw,
             "status": status,
             "started": started,
@@ -93,6 +88,8 @@ class LocalExecutor:
     # ---- run --------------------------------------------------------------------------------------
 
     def run(self) -> RunResult:
+        os.environ["REFINERY_WORKERS"] = str(self.workers)  # llama.cpp sizes its threads per worker
+        pool = make_pool(self.kind, self.workers, self.address)  # PoolUnavailable: before anything is written
         self.run_dir.mkdir(parents=True, exist_ok=True)
         started = _now()
         write_run_manifest(self.run_dir, self._manifest("running", started))
@@ -113,10 +110,7 @@ class LocalExecutor:
                 result.steps[name] = sd.success()["stats"]
 
         self._prepare_shared_files()
-        os.environ["REFINERY_WORKERS"] = str(self.workers)  # llama.cpp sizes its threads per worker
-        ctx = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_die_with_parent)
-        futures: dict[Future, tuple[str, int | None]] = {}
+        futures: dict[Any, tuple[str, int | None]] = {}
         open_shards: dict[str, dict[int, dict[str, Any] | None]] = {}
         try:
             while len(done) < len(self.recipe.steps):
@@ -129,10 +123,9 @@ class LocalExecutor:
                             continue
                 if not futures:
                     continue
-                finished, _ = wait(list(futures), return_when=FIRST_COMPLETED)
-                for fut in finished:
+                for fut in pool.wait(list(futures)):
                     name, shard = futures.pop(fut)
-                    out = fut.result()  # a TaskError propagates and stops the run
+                    out = pool.result(fut)  # a TaskError propagates and stops the run
                     if shard is None:
                         open_shards[name] = {0: out}
                     else:
@@ -141,10 +134,7 @@ class LocalExecutor:
                         self.progress.advance(name, out)
                     self._maybe_finish(name, open_shards, done, result)
         except BaseException as e:
-            procs = list((getattr(pool, "_processes", None) or {}).values())
-            pool.shutdown(wait=False, cancel_futures=True)
-            for p in procs:
-                p.kill()  # stop in-flight tasks now; their shards were never committed
+            pool.kill()
             write_run_manifest(self.run_dir, self._manifest("failed", started))
             if isinstance(e, Exception):
                 # The user sees one line (what failed, where); the worker's traceback goes to a file.
@@ -153,7 +143,7 @@ class LocalExecutor:
                 first = detail.splitlines()[0] if detail else type(e).__name__
                 raise RunFailed(f"{first} (traceback: {self.run_dir / 'error.log'})") from None
             raise
-        pool.shutdown(wait=True)
+        pool.close()
         write_run_manifest(self.run_dir, self._manifest("finished", started))
         return result
 
@@ -168,13 +158,13 @@ class LocalExecutor:
 
             init_cache(self.run_dir / "llm_cache.sqlite")
 
-    def _start(self, name: str, pool: ProcessPoolExecutor, futures: dict) -> dict[int, Any]:
+    def _start(self, name: str, pool: Any, futures: dict) -> dict[int, Any]:
         spec = self.recipe.steps[name]
         sd = self.dirs[name]
         inputs = [str(p) for a in spec.after for p in self.dirs[a].output_paths()]
         if spec.cls.kind != "map":
             sd.reset()  # whole tasks are all-or-nothing: never mix a partial earlier attempt in
-            futures[pool.submit(run_task, self._task(name, type="whole", inputs=inputs))] = (name, None)
+            futures[pool.submit(self._task(name, type="whole", inputs=inputs), spec.resources)] = (name, None)
             if self.progress:
                 self.progress.start(name, 1, 0)
             return {0: None}
@@ -182,7 +172,8 @@ class LocalExecutor:
         for i, path in enumerate(inputs):
             shards[i] = sd.shard_stats(i)
             if shards[i] is None:
-                futures[pool.submit(run_task, self._task(name, type="map", inputs=[path], shard=i))] = (name, i)
+                task = self._task(name, type="map", inputs=[path], shard=i)
+                futures[pool.submit(task, spec.resources)] = (name, i)
         if self.progress:
             self.progress.start(name, len(inputs), sum(v is not None for v in shards.values()))
         return shards
@@ -208,8 +199,11 @@ class LocalExecutor:
         return True
 
 
-def run_recipe(recipe: Any, run_dir: Path, workers: int | None = None, progress: Any = None) -> RunResult:
-    return LocalExecutor(recipe, run_dir, workers, progress).run()
+def run_recipe(recipe: Any, run_dir: Path, workers: int | None = None, progress: Any = None,
+               executor: str | None = None, address: str | None = None) -> RunResult:
+    """Run (or resume) a recipe. `executor`: local or ray (default: the recipe's `executor:`, else local);
+    `address`: the Ray cluster (default: a Ray started on this machine)."""
+    return Executor(recipe, run_dir, workers, progress, executor, address).run()
 
 
 def load_run(run_dir: Path) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import difflib
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,10 @@ from pipelines.core.step import Step
 from pipelines.core.yaml_lines import compose_with_lines, describe_yaml_error, line_of
 from pipelines.llm.client import LLMConfig
 
-TOP_LEVEL_KEYS = ("name", "description", "shard_size", "workers", "llm", "steps")
-STEP_RESERVED_KEYS = ("use", "after", "llm")
+TOP_LEVEL_KEYS = ("name", "description", "shard_size", "workers", "executor", "llm", "steps")
+STEP_RESERVED_KEYS = ("use", "after", "llm", "resources")
+EXECUTORS = ("local", "ray")
+RESOURCE_KEYS = ("num_cpus", "num_gpus", "memory")  # what a step may ask of a Ray node (memory in bytes)
 RECIPE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 STEP_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 DEFAULT_SHARD_SIZE = 100
@@ -43,6 +45,7 @@ class StepSpec:
     after: list[str]
     llm: dict[str, Any] | None  # merged + validated LLMConfig dump when cls.uses_llm, else None
     line: int
+    resources: dict[str, float] = field(default_factory=dict)  # Ray task resources; not in the fingerprint
 
 
 @dataclass
@@ -52,6 +55,7 @@ class RecipeSpec:
     description: str | None
     shard_size: int
     workers: int | None  # None: the executor picks (number of CPUs)
+    executor: str  # local or ray
     llm: dict[str, Any]  # recipe-level LLMConfig dump (defaults when the recipe has no llm block)
     steps: dict[str, StepSpec]  # in file order
     order: list[str]  # topological, ties broken by file order
@@ -253,6 +257,18 @@ def _check_step(chk: _Checker, name: Any, body: Any, steps: dict, components: di
         llm = chk.llm_config((*path, "llm"), {**recipe_llm, **own}, own=own)
         ok = ok and llm is not None
 
+    resources = body.get("resources") or {}
+    if not isinstance(resources, dict):
+        chk.report((*path, "resources"), f"expected a mapping of {', '.join(RESOURCE_KEYS)}, got {got(resources)}")
+        ok, resources = False, {}
+    for key, value in resources.items():
+        if key not in RESOURCE_KEYS:
+            chk.report((*path, "resources", key), f"unknown resource {key!r}; known: {', '.join(RESOURCE_KEYS)}")
+            ok = False
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            chk.report((*path, "resources", key), f"expected a number >= 0, got {got(value)}")
+            ok = False
+
     raw_params = {k: v for k, v in body.items() if k not in STEP_RESERVED_KEYS}
     try:
         params = cls.Params.model_validate(raw_params).model_dump(mode="json")
@@ -264,7 +280,7 @@ def _check_step(chk: _Checker, name: Any, body: Any, steps: dict, components: di
     if not ok:
         return None, deps
     return StepSpec(name=name, component=use, cls=cls, params=params, after=list(after or []), llm=llm,
-                    line=line), deps
+                    line=line, resources=dict(resources)), deps
 
 
 def _check_input_paths(chk: _Checker, path: tuple, cls: type[Step], params: dict) -> None:
@@ -299,6 +315,9 @@ def _validate(chk: _Checker, data: Any, path: Path) -> RecipeSpec | None:
     name, description = _check_top(chk, data)
     shard_size = chk.check_int(data, "shard_size", DEFAULT_SHARD_SIZE)
     workers = chk.check_int(data, "workers", None)
+    executor = data.get("executor", "local")
+    if executor not in EXECUTORS:
+        chk.report(("executor",), f"expected one of {', '.join(EXECUTORS)}, got {got(executor)}")
 
     recipe_llm_raw = data.get("llm")
     if recipe_llm_raw is None:
@@ -330,7 +349,7 @@ def _validate(chk: _Checker, data: Any, path: Path) -> RecipeSpec | None:
     if chk.problems or recipe_llm is None or name is None:
         return None
     return RecipeSpec(name=name, path=path, description=description, shard_size=shard_size, workers=workers,
-                      llm=recipe_llm, steps=steps, order=topological_order(deps, list(steps)), raw=data)
+                      executor=executor, llm=recipe_llm, steps=steps, order=topological_order(deps, list(steps)), raw=data)
 
 
 def load_recipe(path: str | os.PathLike, overrides: Sequence[str] = ()) -> RecipeSpec:

@@ -1,0 +1,153 @@
+"""The ray executor on a real two-node Ray cluster started on this machine (`ray.cluster_utils.Cluster`):
+the same output as the local executor, resume after the driver is SIGKILLed, a worker node lost mid-run,
+and one clear line (exit 2) when Ray or the cluster is missing or a step asks more than any node has."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipelines.llm.cache import cache_report
+from tests.support.crash import QUICK, final_records, model_calls
+
+ray = pytest.importorskip("ray", reason="the ray extra is installed by scripts/setup.sh")
+
+ROOT = Path(__file__).resolve().parents[2]
+ENGINE = """\
+name: engine-ray
+shard_size: 50
+workers: 2
+steps:
+  source: {use: source.synthetic, n: 400, seed: 1, duplicate_rate: 0.2}
+  length: {use: filter.length, after: [source], min_chars: 1, resources: {num_cpus: 1}}
+  dedup:  {use: filter.exact_dedup, after: [length]}
+  final:  {use: io.write_jsonl, after: [dedup]}
+"""
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from ray.cluster_utils import Cluster
+
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1}, connect=False)
+    worker = c.add_node(num_cpus=1)
+    c.wait_for_nodes()
+    yield c, worker
+    c.shutdown()
+
+
+def refinery(*args, timeout=900, **kw):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "REFINERY_PLUGINS": "tests.core.engine_components"}
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=env, **kw)
+
+
+def run_cmd(recipe, run_dir, *extra):
+    return ["run", str(recipe), *extra, "--run-dir", str(run_dir), "--no-progress"]
+
+
+def engine_recipe(tmp_path, text=ENGINE):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_ray_gives_the_local_output_with_the_same_fingerprints(cluster, tmp_path):
+    c, _ = cluster
+    recipe = engine_recipe(tmp_path)
+    local = refinery(*run_cmd(recipe, tmp_path / "local"))
+    assert local.returncode == 0, local.stderr
+    on_ray = refinery(*run_cmd(recipe, tmp_path / "ray", "--executor", "ray", "--address", c.address))
+    assert on_ray.returncode == 0, on_ray.stderr
+    assert (tmp_path / "ray" / "final.jsonl").read_bytes() == (tmp_path / "local" / "final.jsonl").read_bytes()
+    runs = {k: json.loads((tmp_path / k / "run.json").read_text()) for k in ("local", "ray")}
+    assert runs["ray"]["executor"] == "ray" and runs["local"]["executor"] == "local"
+    assert {n: s["fingerprint"] for n, s in runs["ray"]["steps"].items()} == \
+        {n: s["fingerprint"] for n, s in runs["local"]["steps"].items()}
+    # Moving a finished run between executors reuses it: nothing runs again.
+    again = refinery(*run_cmd(recipe, tmp_path / "ray"))
+    assert again.returncode == 0 and "reused finished steps: source, length, dedup, final" in again.stderr
+
+
+def test_missing_ray_missing_cluster_and_impossible_resources_are_one_line(cluster, tmp_path):
+    c, _ = cluster
+    recipe = engine_recipe(tmp_path)
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = time.monotonic()
+    r = refinery(*run_cmd(recipe, tmp_path / "x", "--executor", "ray", "--address", f"127.0.0.1:{port}"))
+    assert r.returncode == 2 and f"no Ray cluster at 127.0.0.1:{port}" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and time.monotonic() - started < 60
+    assert not (tmp_path / "x").exists()  # nothing was written
+    big = engine_recipe(tmp_path, ENGINE.replace("resources: {num_cpus: 1}", "resources: {num_cpus: 8}"))
+    r = refinery(*run_cmd(big, tmp_path / "y", "--executor", "ray", "--address", c.address), timeout=120)
+    assert r.returncode == 1 and "asks num_cpus=8, but no node of the cluster has that much" in r.stderr
+    bad = refinery(*run_cmd(recipe, tmp_path / "z", "--executor", "spark"))
+    assert bad.returncode == 2 and "--executor: expected one of local, ray" in bad.stderr
+    # Ray not importable: the message says how to get it.
+    no_ray = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.modules['ray'] = None; from pipelines.cli import main; main()",
+         *run_cmd(recipe, tmp_path / "w", "--executor", "ray")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert no_ray.returncode == 2 and "needs Ray: pip install -e '.[ray]'" in no_ray.stderr
+
+
+def _ray_llm_run(run_dir, address):
+    return [sys.executable, "-m", "pipelines.cli", *run_cmd("recipes/multi_turn.yaml", run_dir, *QUICK, "--executor",
+                                                           "ray", "--address", address)]
+
+
+def _start(cmd):
+    return subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def _wait_for(run_dir, calls, p, timeout=900):
+    deadline = time.monotonic() + timeout
+    while model_calls(run_dir) < calls:
+        assert p.poll() is None, f"the run ended before {calls} model calls: {p.stderr.read()[-2000:]}"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_real_model_on_ray_driver_killed_and_worker_node_lost(cluster, tmp_path):
+    """A quickstart-shaped recipe on the real embedded model: local and Ray give the same samples; the
+    driver SIGKILLed mid-run and rerun, and a worker node removed mid-run, change nothing and no prompt
+    reaches the model twice."""
+    c, worker = cluster
+    reference = tmp_path / "local"
+    r = subprocess.run([sys.executable, "-m", "pipelines.cli", *run_cmd("recipes/multi_turn.yaml", reference, *QUICK)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    total = model_calls(reference)
+
+    killed = tmp_path / "driver-killed"
+    p = _start(_ray_llm_run(killed, c.address))
+    _wait_for(killed, 4, p)
+    os.killpg(p.pid, signal.SIGKILL)  # the driver only: the cluster and its workers live on
+    p.wait()
+    assert model_calls(killed) < total
+    r = subprocess.run(_ray_llm_run(killed, c.address), cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert final_records(killed) == final_records(reference)
+    report = cache_report(killed / "llm_cache.sqlite")
+    assert report["prompts_sent_twice"] == 0 and report["model_calls"] == total
+
+    lost = tmp_path / "node-lost"
+    p = _start(_ray_llm_run(lost, c.address))
+    _wait_for(lost, 4, p)
+    c.remove_node(worker)  # its tasks die with it; Ray runs them again on the head node
+    try:
+        assert p.wait(timeout=900) == 0, p.stderr.read()[-2000:]
+    finally:
+        c.add_node(num_cpus=1)
+    assert final_records(lost) == final_records(reference)
+    assert cache_report(lost / "llm_cache.sqlite")["prompts_sent_twice"] == 0
