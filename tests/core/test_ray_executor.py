@@ -16,8 +16,6 @@ import pytest
 from pipelines.llm.cache import cache_report
 from tests.support.crash import QUICK, final_records, model_calls
 
-ray = pytest.importorskip("ray", reason="the ray extra is installed by scripts/setup.sh")
-
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE = """\
 name: engine-ray
