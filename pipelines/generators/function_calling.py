@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from pipelines.core.registry import register
 from pipelines.core.sample import Message, Sample, Verdict, canonical_json, content_hash
@@ -132,6 +132,10 @@ class FunctionCallingParams(Params):
         description="tool sources: builtin, bfcl, bfcl:<category>, or .json/.jsonl files; seeds that carry "
                     "meta.tools (e.g. from tools.generate) use those instead")
     cases: list[Case] = Field(default_factory=lambda: list(CASES), description="cases drawn from, per seed")
+    case_weights: dict[Case, float] = Field(
+        default_factory=dict, description="relative weight of a case when drawing (1 when unnamed), e.g. "
+        "{no_tool: 0.25}: no-tool samples survive the checks most often, so a uniform draw skews the kept "
+        "data toward answers without calls")
     template: Template = template_field()
     n_examples: int = Field(3, ge=1, le=6, description="few-shot examples per prompt")
     n_offered: int = Field(3, ge=2, le=8, description="tools offered in multiple-choice and no-tool samples")
@@ -171,6 +175,15 @@ class FunctionCallingParams(Params):
         if not cases or len(set(cases)) != len(cases):
             raise ValueError(f"name each case at most once, at least one of {list(CASES)}")
         return cases
+
+    @model_validator(mode="after")
+    def _weights(self) -> FunctionCallingParams:
+        unknown = set(self.case_weights) - set(self.cases)
+        if unknown:
+            raise ValueError(f"case_weights names cases not in cases: {sorted(unknown)}")
+        if any(w <= 0 for w in self.case_weights.values()):
+            raise ValueError("case_weights must be > 0 (leave a case out of `cases` to never draw it)")
+        return self
 
     @field_validator("checks")
     @classmethod
@@ -274,7 +287,12 @@ class FunctionCalling(PromptStyled, Step):
             catalog = catalog_from_tools(seed.meta["tools"], seed.meta.get("result_schemas"))
         else:
             catalog = load_catalog(tuple(p.catalog))
-        case = seed.meta.get("case") or rng.choice(p.cases)
+        if seed.meta.get("case"):
+            case = seed.meta["case"]
+        elif p.case_weights:
+            case = rng.choices(p.cases, weights=[p.case_weights.get(c, 1.0) for c in p.cases])[0]
+        else:
+            case = rng.choice(p.cases)
         if case not in CASES:
             raise ValueError(f"seed {seed.id}: meta.case must be one of {CASES}, got {case!r}")
         try:

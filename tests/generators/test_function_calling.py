@@ -199,3 +199,19 @@ def test_calls_are_read_off_a_request_that_misses_the_planned_values(tmp_path):
         request, call = s.messages[0].content, s.messages[1].tool_calls[0]
         tool = next(t for t in s.tools if tool_name(t) == call.name)
         assert ungrounded_values(call.arguments, tool["function"]["parameters"], request) == []
+
+
+def test_case_weights_shape_the_draw_and_bad_weights_are_refused(tmp_path):
+    """The planner draws cases with the given weights (no model call is needed to plan)."""
+    personas = load_bank()[:200]
+    step = make_step(tmp_path, case_weights={"no_tool": 0.1})
+    drawn = [step._start(Sample(kind="seed", persona=p.model_dump())).case for p in personas]
+    share = drawn.count("no_tool") / len(drawn)
+    assert share < 0.08 and set(drawn) >= {"single", "parallel", "multiple", "multi_step"}
+    uniform = [make_step(tmp_path)._start(Sample(kind="seed", persona=p.model_dump())).case for p in personas]
+    assert uniform.count("no_tool") / len(uniform) > 0.12  # the default draw is uniform over five cases
+    for bad, problem in [({"no_tool": 0}, "must be > 0"), ({"chat": 1}, "")]:
+        with pytest.raises(ValueError, match=problem):
+            FunctionCallingParams(case_weights=bad)
+    with pytest.raises(ValueError, match="not in cases"):
+        FunctionCallingParams(cases=["single"], case_weights={"no_tool": 1})
