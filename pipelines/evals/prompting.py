@@ -18,7 +18,7 @@ from typing import Any
 
 from pipelines.evals.suites import Item
 from pipelines.formats.lfm2 import IM_END, parse_assistant, render
-from pipelines.formats.pythonic_calls import ToolCallFormatError
+from pipelines.formats.pythonic_calls import ToolCallFormatError, parse_tool_calls
 from pipelines.generators.reasoning import split_answer_line
 from pipelines.generators.templates import render as render_template
 from pipelines.llm.client import Request, Sampling
@@ -78,7 +78,23 @@ def read_calls(text: str, fmt: str) -> tuple[list[dict[str, Any]], str | None]:
         message = parse_assistant(text.strip(), bare_calls=True)
     except (ToolCallFormatError, ValueError) as exc:
         return [], f"unparseable call: {exc}"
-    return [{"name": c.name, "arguments": c.arguments} for c in message.tool_calls], None
+    calls = message.tool_calls or _bare_calls(text)
+    return [{"name": c.name, "arguments": c.arguments} for c in calls], None
+
+
+def _bare_calls(text: str) -> list:
+    """BFCL's decoding of a prompted model's output: strip backticks and blank space, add the list brackets
+    when missing, parse as Python calls. An output that is only `f(a=1)` (no tool-call tokens) counts as
+    that call, as BFCL counts it; prose does not parse and stays no call."""
+    s = text.strip("`\n ")
+    if "(" not in s:
+        return []
+    s = s if s.startswith("[") else "[" + s
+    s = s if s.endswith("]") else s + "]"
+    try:
+        return parse_tool_calls(s)
+    except ToolCallFormatError:
+        return []
 
 
 def read_answer(text: str, fmt: str) -> str:

@@ -81,3 +81,16 @@ def test_bfcl_string_normalisation_and_relevance():
     assert standardize("New York, NY") == standardize("new york ny") == "newyorkny"
     assert standardize("it's") == 'it"s'
     assert not is_call([]) and not is_call(None) and is_call([{"name": "f", "arguments": {}}])
+
+
+def test_model_output_is_decoded_as_bfcl_decodes_a_prompted_model():
+    """Calls between the LFM2 tool-call tokens, a bare list, or a bare call with no tokens and no brackets
+    (BFCL adds the brackets) are calls; prose that mentions a function is not."""
+    from pipelines.evals.prompting import read_calls
+
+    want = [{"name": "get_weather", "arguments": {"city": "Paris"}}]
+    for text in ("<|tool_call_start|>[get_weather(city='Paris')]<|tool_call_end|>", "[get_weather(city='Paris')]",
+                 "get_weather(city='Paris')", "```\nget_weather(city='Paris')\n```"):
+        assert read_calls(text, "lfm2") == (want, None), text
+    for text in ("The weather in Paris is mild.", "Use get_weather(city) to find out.", "def f(x):\n    return x"):
+        assert read_calls(text, "lfm2") == ([], None), text
