@@ -14,19 +14,13 @@ from pathlib import Path
 import pytest
 
 from pipelines.llm.cache import cache_report
+from tests.core.test_executor import RECIPE
 from tests.support.crash import QUICK, final_records, model_calls
 
 ROOT = Path(__file__).resolve().parents[2]
-ENGINE = """\
-name: engine-ray
-shard_size: 50
-workers: 2
-steps:
-  source: {use: source.synthetic, n: 400, seed: 1, duplicate_rate: 0.2}
-  length: {use: filter.length, after: [source], min_chars: 1, resources: {num_cpus: 1}}
-  dedup:  {use: filter.exact_dedup, after: [length]}
-  final:  {use: io.write_jsonl, after: [dedup]}
-"""
+# The local executor's test recipe, with a resource request on its map step.
+ENGINE = RECIPE.replace("min_chars: 1}", "min_chars: 1, resources: {num_cpus: 1}}")
+assert ENGINE != RECIPE
 
 
 @pytest.fixture(scope="module")
