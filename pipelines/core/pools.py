@@ -34,7 +34,6 @@ class ProcessPool:
 
     def __init__(self, workers: int) -> None:
         ctx = multiprocessing.get_context("spawn")
-        self.workers = workers
         self._pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_die_with_parent)
 
     def submit(self, task: dict[str, Any], resources: dict[str, Any]) -> Future:

@@ -38,10 +38,10 @@ def _reachable(address: str) -> bool:
         return False
 
 
-def _worker_env(workers: int) -> dict[str, str]:
+def _worker_env() -> dict[str, str]:
+    # REFINERY_WORKERS (llama.cpp sizes its threads per worker) is among them: the executor sets it.
     env = {k: v for k, v in os.environ.items() if k.startswith(_PASSED_ENV)}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    env["REFINERY_WORKERS"] = str(workers)  # llama.cpp sizes its threads per worker
     return env
 
 
@@ -62,7 +62,7 @@ class RayPool:
                                       "--address to use it, or from a fresh process")
         else:
             kwargs: dict[str, Any] = {"log_to_driver": False, "include_dashboard": False,
-                                      "runtime_env": {"env_vars": _worker_env(workers)}}
+                                      "runtime_env": {"env_vars": _worker_env()}}
             if address:
                 kwargs["address"] = address
             else:

@@ -54,9 +54,9 @@ THINK_CLOSE = "</think>"
 # Every special token LFM2's tokenizer knows for chat; the tiny test tokenizer is built with these.
 SPECIAL_TOKENS = ("<|pad|>", BOS, "<|endoftext|>", IM_START, IM_END, TOOL_LIST_START, TOOL_LIST_END,
                   TOOL_CALL_START, TOOL_CALL_END, TOOL_RESPONSE_START, TOOL_RESPONSE_END)
-_CFM_TAG = "CONTINUE_FINAL_MESSAGE_TAG "
+_CFM_TAG = "CONTINUE_FINAL_MESSAGE_TAG "  # lfm2.5's continue_final_message sentinel, mirrored for exactness
 PARSEABLE = ("lfm2", "lfm2.5", "lfm2.5-canonical")  # llama.cpp's layouts are rendered, not read back
-_DATE_LINE = re.compile(r"Today's date: [^\n]*\n\n$")  # lfm2.5's continue_final_message sentinel, mirrored for exactness
+_DATE_LINE = re.compile(r"Today's date: [^\n]*\n\n$")  # the canonical system turn's date line
 
 
 class LFM2FormatError(ValueError):
