@@ -37,6 +37,9 @@ class Filter(Step):
         raise NotImplementedError(f"{type(self).__name__} must implement keep()")
 
     def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
+        if self.split:
+            yield from super().run(samples)
+            return
         for sample in samples:
             yield sample.with_verdict(self.keep(sample))
 

@@ -34,22 +34,43 @@ class ExactDedupParams(Params):
 @register("filter.exact_dedup")
 class ExactDedup(Filter):
     kind = "barrier"
+    split = True  # digests per shard in parallel; only the first-seen decision sees every shard
     Params = ExactDedupParams
     helper_modules = ("filters.normalize", "filters.views")
 
-    def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
-        seen: dict[bytes, bytes] = {}
-        scope = self.params.scope
+    def keys(self, samples: Iterator[Sample]) -> tuple[bytes, bytes]:
+        """(digests, ids): 16 bytes each per sample, concatenated in shard order."""
+        digests, ids = bytearray(), bytearray()
         hash_ = xxhash.xxh3_128_digest
+        scope = self.params.scope
         # Normalised a chunk at a time (normalized_batch), which is where most of the time went.
         while chunk := list(islice(samples, _CHUNK)):
             for s, text in zip(chunk, normalized_batch([view(s, scope) for s in chunk])):
-                digest = hash_(text)
+                digests += hash_(text)
+                ids += bytes.fromhex(s.id)
+        return bytes(digests), bytes(ids)
+
+    def decide(self, keys: list[tuple[bytes, bytes]]) -> list[dict[int, str]]:
+        """Per shard: row -> the id of the first sample (in input order) with the same text."""
+        seen: dict[bytes, bytes] = {}
+        plans = []
+        for digests, ids in keys:
+            plan = {}
+            for row, at in enumerate(range(0, len(digests), 16)):
+                digest = digests[at:at + 16]
                 first = seen.get(digest)
                 if first is None:
-                    seen[digest] = bytes.fromhex(s.id)
-                    yield s.with_verdict(self.verdict(True))
+                    seen[digest] = ids[at:at + 16]
                 else:
-                    kept = first.hex()
-                    yield s.with_verdict(self.verdict(False, "exact_duplicate", duplicate_of=kept,
-                                                      details={"cluster": kept}))
+                    plan[row] = first.hex()
+            plans.append(plan)
+        return plans
+
+    def apply(self, samples: Iterator[Sample], plan: dict[int, str]) -> Iterator[Sample]:
+        for row, s in enumerate(samples):
+            kept = plan.get(row)
+            if kept is None:
+                yield s.with_verdict(self.verdict(True))
+            else:
+                yield s.with_verdict(self.verdict(False, "exact_duplicate", duplicate_of=kept,
+                                                  details={"cluster": kept}))

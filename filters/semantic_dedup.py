@@ -2,20 +2,21 @@
 
 Embeddings come from a sentence-transformers model (default: the packaged all-MiniLM-L6-v2, see
 filters/embeddings.py); the search is SemDeDup-style k-means clustering with exact comparison inside
-clusters (filters/semantic_core.py), so it scales past all-pairs. A barrier step: it reads every sample once
-(spilling them to a private temporary file while it embeds), decides, then yields them in input order.
+clusters (filters/semantic_core.py), so it scales past all-pairs. A split barrier: each input shard is
+embedded on its own worker (keys), one task searches every embedding at once in input order (decide), and
+each shard gets its verdicts back in parallel (apply).
 Each verdict carries the sample's k-means cluster; a drop also names the kept sample and the cosine.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from pydantic import Field
 
 from filters.base import Filter
 from filters.embeddings import DEFAULT_MAX_TOKENS, PACKAGED
-from filters.spill import Spill
 from filters.views import Scope, view
 from pipelines.core.registry import register
 from pipelines.core.sample import Sample
@@ -36,31 +37,47 @@ class SemanticDedupParams(Params):
 class SemanticDedup(Filter):
     kind = "barrier"
     Params = SemanticDedupParams
-    helper_modules = ("filters.views", "filters.embeddings", "filters.semantic_core", "filters.spill")
+    split = True
+    helper_modules = ("filters.views", "filters.embeddings", "filters.semantic_core")
 
-    def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
+    def keys(self, samples: Iterator[Sample]) -> tuple[list[str], Any]:
         from filters.embeddings import Embedder
-        from filters.semantic_core import semantic_duplicates
 
         p = self.params
         embedder = Embedder(p.model, p.max_tokens)
         ids = []
-        with Spill(self.ctx.run_dir / "tmp") as spill:
-            for s in samples:
-                spill.add(s)
-                ids.append(s.id)
-                embedder.add(view(s, p.scope))
-            emb = embedder.result()
-            res = semantic_duplicates(emb, p.threshold, p.clusters, p.probes, p.seed)
-            self.ctx.counters["semantic_clusters"] = res.k
-            self.ctx.counters["semantic_pairs_over_threshold"] = res.pairs
-            for i, s in enumerate(spill):
-                cluster = int(res.cluster[i])
-                j = int(res.duplicate_of[i])
-                if j < 0:
-                    yield s.with_verdict(self.verdict(True, details={"cluster": cluster}))
-                    continue
-                sim = round(float(res.similarity[i]), 4)
+        for s in samples:
+            ids.append(s.id)
+            embedder.add(view(s, p.scope))
+        return ids, embedder.result()
+
+    def decide(self, keys: list[tuple[list[str], Any]]) -> list[list[tuple[int, str | None, float]]]:
+        """Per shard, per row: (k-means cluster, id of the kept sample it duplicates or None, cosine)."""
+        import numpy as np
+
+        from filters.embeddings import Embedder
+        from filters.semantic_core import semantic_duplicates
+
+        p = self.params
+        ids = [i for shard_ids, _ in keys for i in shard_ids]
+        parts = [emb for shard_ids, emb in keys if len(shard_ids)]
+        emb = np.concatenate(parts) if parts else Embedder(p.model, p.max_tokens).result()
+        res = semantic_duplicates(emb, p.threshold, p.clusters, p.probes, p.seed)
+        self.ctx.counters["semantic_clusters"] = res.k
+        self.ctx.counters["semantic_pairs_over_threshold"] = res.pairs
+        rows = [(int(res.cluster[i]), ids[j] if (j := int(res.duplicate_of[i])) >= 0 else None,
+                 round(float(res.similarity[i]), 4)) for i in range(len(ids))]
+        plans, at = [], 0
+        for shard_ids, _ in keys:
+            plans.append(rows[at:at + len(shard_ids)])
+            at += len(shard_ids)
+        return plans
+
+    def apply(self, samples: Iterator[Sample], plan: list[tuple[int, str | None, float]]) -> Iterator[Sample]:
+        for s, (cluster, kept, sim) in zip(samples, plan, strict=True):
+            if kept is None:
+                yield s.with_verdict(self.verdict(True, details={"cluster": cluster}))
+            else:
                 yield s.with_verdict(self.verdict(
-                    False, "semantic_duplicate", score=sim, duplicate_of=ids[j],
-                    details={"cluster": cluster, "cosine": sim, "model": p.model}))
+                    False, "semantic_duplicate", score=sim, duplicate_of=kept,
+                    details={"cluster": cluster, "cosine": sim, "model": self.params.model}))

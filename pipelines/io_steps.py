@@ -46,22 +46,30 @@ class WriteJsonlParams(Params):
 
 @register("io.write_jsonl")
 class WriteJsonl(Step):
-    """Writes every sample it sees to one JSON Lines file (atomically) and passes them on unchanged."""
+    """Writes every sample it sees to one JSON Lines file (atomically) and passes them on unchanged.
+
+    Split: each shard is encoded in parallel (keys), one task joins the pieces in input order (decide),
+    and the output shards are the input shards, linked (passthrough)."""
 
     kind = "barrier"
+    split = True
+    passthrough = True
     Params = WriteJsonlParams
 
-    def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
+    def keys(self, samples: Iterator[Sample]) -> bytes:
+        return "".join(s.to_json() + "\n" for s in samples).encode("utf-8")
+
+    def decide(self, keys: list[bytes]) -> list[None]:
         path = Path(self.params.path)
         if not path.is_absolute():
             path = self.ctx.run_dir / path
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            for s in samples:
-                f.write(s.to_json() + "\n")
-                yield s
+        with open(tmp, "wb") as f:
+            for piece in keys:
+                f.write(piece)
         os.replace(tmp, path)
+        return [None] * len(keys)
 
 
 class SyntheticParams(Params):

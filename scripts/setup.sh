@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
 CACHE=${REFINERY_CACHE:-$HOME/.cache/refinery}
 LLAMA_VERSION=0.3.36
-mkdir -p "$CACHE/wheels"
+mkdir -p "$CACHE/wheels/llama-noamx"
 
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
@@ -24,14 +24,21 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     "${PIP[@]}" install "torch==2.13.0"
   fi
-  wheel=$(ls "$CACHE/wheels"/llama_cpp_python-"$LLAMA_VERSION"-*.whl 2>/dev/null | head -n 1 || true)
+  # Built for this CPU (-march=native) but without AMX: on machines whose CPU reports AMX while the
+  # kernel or sandbox does not hand out tile state, ggml's AMX matmul dies on its first ldtilecfg
+  # (a general protection fault, seen here); AVX-512 and AVX2 kernels are unaffected. --no-cache-dir:
+  # pip would otherwise hand back a wheel it built earlier with other flags.
+  wheels="$CACHE/wheels/llama-noamx"
+  wheel=$(ls "$wheels"/llama_cpp_python-"$LLAMA_VERSION"-*.whl 2>/dev/null | head -n 1 || true)
   if [ -z "$wheel" ]; then
     echo "building llama-cpp-python $LLAMA_VERSION from source (first time only, several minutes)..." >&2
-    CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) "${PIP[@]}" wheel --no-deps "llama-cpp-python==$LLAMA_VERSION" \
-      -w "$CACHE/wheels"
-    wheel=$(ls "$CACHE/wheels"/llama_cpp_python-"$LLAMA_VERSION"-*.whl | head -n 1)
+    noamx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+    CMAKE_ARGS="-DGGML_NATIVE=ON -DCMAKE_C_FLAGS='$noamx' -DCMAKE_CXX_FLAGS='$noamx'" \
+      CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) "${PIP[@]}" wheel --no-deps --no-cache-dir "llama-cpp-python==$LLAMA_VERSION" \
+      -w "$wheels"
+    wheel=$(ls "$wheels"/llama_cpp_python-"$LLAMA_VERSION"-*.whl | head -n 1)
   fi
-  "${PIP[@]}" install "$wheel"
+  "${PIP[@]}" install --force-reinstall --no-deps "$wheel"  # same version, maybe other flags
   "${PIP[@]}" install -e ".[all,dev]"
   echo "$want" > "$stamp"
 fi

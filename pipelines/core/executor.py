@@ -5,7 +5,9 @@ The pool is a process pool on this machine (`executor: local`, the default) or a
 the same for both, so a run can move between them.
 
 A step starts once all of its upstream steps are complete. Map steps fan out one task per input shard
-(resumable per shard); source and barrier steps are one task each. Independent branches run side by side.
+(resumable per shard); source and barrier steps are one task each, except split barriers (see
+`pipelines.core.step`): keys tasks per input shard, one decide task, then apply tasks per shard, each
+phase resumable. Independent branches run side by side.
 Before anything runs, finished steps are verified against their checksums: a damaged shard is recomputed.
 """
 
@@ -100,7 +102,7 @@ class Executor:
             damaged = sd.verify()
             if damaged:
                 result.repaired[name] = damaged
-                if self.recipe.steps[name].cls.kind == "map":
+                if _per_shard(self.recipe.steps[name].cls):
                     sd.invalidate(damaged)
                 else:
                     sd.reset()
@@ -110,8 +112,10 @@ class Executor:
                 result.steps[name] = sd.success()["stats"]
 
         self._prepare_shared_files()
-        futures: dict[Any, tuple[str, int | None]] = {}
-        open_shards: dict[str, dict[int, dict[str, Any] | None]] = {}
+        futures: dict[Any, tuple[str, int | str | None]] = {}
+        # step -> shard -> stats (None while running); a split barrier's pending keys/decide phases
+        open_shards = self._open = {}
+        self._pending: dict[str, set[str]] = {}
         try:
             while len(done) < len(self.recipe.steps):
                 for name in self.recipe.order:
@@ -126,6 +130,10 @@ class Executor:
                 for fut in pool.wait(list(futures)):
                     name, shard = futures.pop(fut)
                     out = pool.result(fut)  # a TaskError propagates and stops the run
+                    if isinstance(shard, str):  # a split barrier's keys or decide phase
+                        self._advance_split(name, shard, pool, futures)
+                        self._maybe_finish(name, open_shards, done, result)
+                        continue
                     if shard is None:
                         open_shards[name] = {0: out}
                     else:
@@ -158,11 +166,19 @@ class Executor:
 
             init_cache(self.run_dir / "llm_cache.sqlite")
 
-    def _start(self, name: str, pool: Any, futures: dict) -> dict[int, Any]:
+    def _inputs(self, name: str) -> list[str]:
+        return [str(p) for a in self.recipe.steps[name].after for p in self.dirs[a].output_paths()]
+
+    def _start(self, name: str, pool: Any, futures: dict, phase: str = "map") -> dict[int, Any]:
         spec = self.recipe.steps[name]
         sd = self.dirs[name]
-        inputs = [str(p) for a in spec.after for p in self.dirs[a].output_paths()]
-        if spec.cls.kind != "map":
+        inputs = self._inputs(name)
+        if spec.cls.split and phase == "map":
+            self._pending[name] = set()
+            self._open[name] = {-1: None}  # not finished before its apply phase replaces this
+            self._advance_split(name, "start", pool, futures)
+            return self._open[name]
+        if not _per_shard(spec.cls):
             sd.reset()  # whole tasks are all-or-nothing: never mix a partial earlier attempt in
             futures[pool.submit(self._task(name, type="whole", inputs=inputs), spec.resources)] = (name, None)
             if self.progress:
@@ -172,11 +188,35 @@ class Executor:
         for i, path in enumerate(inputs):
             shards[i] = sd.shard_stats(i)
             if shards[i] is None:
-                task = self._task(name, type="map", inputs=[path], shard=i)
+                task = self._task(name, type=phase, inputs=[path], shard=i)
                 futures[pool.submit(task, spec.resources)] = (name, i)
         if self.progress:
             self.progress.start(name, len(inputs), sum(v is not None for v in shards.values()))
         return shards
+
+    def _advance_split(self, name: str, finished: str, pool: Any, futures: dict) -> None:
+        """Move a split barrier on: keys for every shard without them, then decide, then apply."""
+        spec, sd = self.recipe.steps[name], self.dirs[name]
+        pending = self._pending[name]
+        pending.discard(finished)
+        if pending:
+            return
+        inputs = self._inputs(name)
+        if sd.decided() is None and finished != "decide":
+            if finished == "start":
+                for i, path in enumerate(inputs):
+                    if not sd.keys_file(i).exists():
+                        task = self._task(name, type="keys", inputs=[path], shard=i)
+                        futures[pool.submit(task, spec.resources)] = (name, f"keys {i}")
+                        pending.add(f"keys {i}")
+                if pending:
+                    return
+            task = self._task(name, type="decide", inputs=[], n_shards=len(inputs))
+            futures[pool.submit(task, spec.resources)] = (name, "decide")
+            pending.add("decide")
+            return
+        del self._pending[name]
+        self._open[name] = self._start(name, pool, futures, phase="apply")
 
     def _maybe_finish(self, name: str, open_shards: dict, done: set, result: RunResult) -> bool:
         shards = open_shards[name]
@@ -184,9 +224,12 @@ class Executor:
             return False
         spec = self.recipe.steps[name]
         step_spec = {"component": spec.component, "params": spec.params, "llm": spec.llm, "after": spec.after}
-        if spec.cls.kind == "map":
+        if _per_shard(spec.cls):
             ordered = [shards[i] for i in sorted(shards)]
-            summary = self.dirs[name].mark_success([s["files"] for s in ordered], merge_stats(ordered), step_spec)
+            if spec.cls.split:  # its decide task's time and counters belong to the step too
+                ordered.append({"in": 0, "out": 0, "dropped": {}, **self.dirs[name].decided()})
+            stats = {**merge_stats(ordered), "shards": len(shards)}
+            summary = self.dirs[name].mark_success([shards[i]["files"] for i in sorted(shards)], stats, step_spec)
         else:
             out = shards[0]
             stats = {**out["stats"], "shards": len(out["files"])}
@@ -197,6 +240,11 @@ class Executor:
         if self.progress:
             self.progress.finish(name, summary["stats"])
         return True
+
+
+def _per_shard(cls: Any) -> bool:
+    """Steps whose output shards follow their input shards one to one (resumable per shard)."""
+    return cls.kind == "map" or cls.split
 
 
 def run_recipe(recipe: Any, run_dir: Path, workers: int | None = None, progress: Any = None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 
 import orjson
 from collections.abc import Iterable, Iterator
@@ -163,6 +164,38 @@ def write_json_atomic(path: Path, value: Any) -> None:
     tmp.write_text(json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False), encoding="utf-8")
     _fsync(tmp)
     os.replace(tmp, path)
+
+
+def write_pickle_atomic(path: Path, value: Any) -> None:
+    """A split barrier's keys and plans: written and read only by this project's own workers."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+    _fsync(tmp)
+    os.replace(tmp, path)
+
+
+def read_pickle(path: Path) -> Any:
+    with open(path, "rb") as f:
+        return pickle.load(f)
+
+
+def link_shard(src: Path, dst: Path) -> dict[str, Any]:
+    """Publish an unchanged shard under a second name without decoding it (a hard link where the
+    filesystem allows, else a copy); same {"rows", "sha256"} as write_rows."""
+    import shutil
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+        _fsync(tmp)
+    os.replace(tmp, dst)
+    return {"rows": pq.ParquetFile(dst).metadata.num_rows, "sha256": file_sha256(dst)}
 
 
 def _fsync(path: Path) -> None:

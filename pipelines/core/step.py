@@ -5,6 +5,10 @@ There are three kinds, and the executor treats them differently only in how it s
 - source:  no input; yields samples (personas, seed files). Runs as one task; its output is cut into shards.
 - map:     one input shard in, one output shard out; runs in parallel over shards and resumes per shard.
 - barrier: sees its whole input as one stream (dedup, diversity, writers); runs as one task.
+  A barrier that only needs a small key per sample to decide (exact dedup, a writer) is `split`: it
+  implements keys / decide / apply instead of run, and the executor runs `keys` and `apply` per input
+  shard in parallel and only `decide` once over every shard's keys, so reading and writing samples (most
+  of a cheap step's cost) scales with workers, as datatrove's multi-stage dedup does.
 
 A step drops a sample by yielding it with a verdict whose keep is False (see `Sample.with_verdict`); the
 executor routes it to the step's rejects, so every drop has a recorded reason. Yielding nothing for an
@@ -74,6 +78,11 @@ class Step:
     uses_llm: ClassVar[bool] = False
     # Registered name, set by @register.
     component: ClassVar[str] = ""
+    # A barrier run in three phases (keys, decide, apply; see the module docstring).
+    split: ClassVar[bool] = False
+    # A split barrier whose apply passes every sample on unchanged: its output shards are its input
+    # shards, linked rather than decoded and written again.
+    passthrough: ClassVar[bool] = False
 
     @classmethod
     def input_paths(cls, params: dict[str, Any]) -> dict[tuple, Path]:
@@ -87,7 +96,26 @@ class Step:
         self.ctx = ctx
 
     def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
-        raise NotImplementedError(f"{type(self).__name__} must implement run()")
+        if not self.split:
+            raise NotImplementedError(f"{type(self).__name__} must implement run()")
+        # One stream is one shard: the same three phases the executor runs, in this process.
+        held = list(samples)
+        (plan,) = self.decide([self.keys(iter(held))])
+        yield from self.apply(iter(held), plan)
+
+    # ---- split barriers ---------------------------------------------------------------------------
+
+    def keys(self, samples: Iterator[Sample]) -> Any:
+        """Per input shard, in parallel: what `decide` needs from this shard (small, picklable)."""
+        raise NotImplementedError
+
+    def decide(self, keys: list[Any]) -> list[Any]:
+        """Once, over every shard's keys in input order: one plan per shard for `apply`."""
+        raise NotImplementedError
+
+    def apply(self, samples: Iterator[Sample], plan: Any) -> Iterator[Sample]:
+        """Per input shard, in parallel: the shard's samples again, with the plan's verdicts."""
+        return samples
 
     def close(self) -> None:
         """Release resources (models, files). Called once per task, also after a failure."""

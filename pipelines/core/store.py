@@ -5,6 +5,8 @@
     RUN_DIR/steps/NAME-FP/shards/N.parquet   output shards
     RUN_DIR/steps/NAME-FP/rejects/N.parquet  dropped samples with the verdicts that dropped them
     RUN_DIR/steps/NAME-FP/stats/N.json       per-shard stats and the sha256 of both files (map steps)
+    RUN_DIR/steps/NAME-FP/keys/N.pkl         a split barrier's keys per input shard
+    RUN_DIR/steps/NAME-FP/plans/N.pkl        its decision per shard; plans/_DECIDED.json commits them
     RUN_DIR/steps/NAME-FP/_SUCCESS           the step is complete: every shard with its checksum, merged stats
 
 A shard counts as done only when its stats file exists and both files still match their checksums, so a
@@ -41,6 +43,17 @@ class StepDir:
 
     def stats_file(self, i: int) -> Path:
         return self.root / "stats" / f"{i:05d}.json"
+
+    def keys_file(self, i: int) -> Path:
+        return self.root / "keys" / f"{i:05d}.pkl"
+
+    def plan_file(self, i: int) -> Path:
+        return self.root / "plans" / f"{i:05d}.pkl"
+
+    def decided(self) -> dict[str, Any] | None:
+        """A split barrier's decide stats once every plan is written (the plans' commit point)."""
+        path = self.root / "plans" / "_DECIDED.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
     # ---- completion state -------------------------------------------------------------------------
 

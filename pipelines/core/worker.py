@@ -3,6 +3,8 @@ workers rebuild steps from the registry and never receive pickled live objects.
 
 - map task:   one input shard -> output shard i, rejects shard i, then stats i (the commit point).
 - whole task: every input shard (barrier) or none (source) -> output cut into shards of `shard_size`.
+- a split barrier's phases: keys task (one input shard -> keys i), decide task (every keys file -> plan
+  per shard, then plans/_DECIDED.json), apply task (input shard i + plan i -> like a map task).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Any
 
 from pipelines.core.registry import get_component
 from pipelines.core.sample import Sample
-from pipelines.core.shards import read_shard, write_json_atomic, write_rows, to_row
+from pipelines.core.shards import (link_shard, read_pickle, read_shard, to_row, write_json_atomic,
+                                   write_pickle_atomic, write_rows)
 from pipelines.core.step import Step, StepContext
 from pipelines.core.store import StepDir, file_entry
 
@@ -72,9 +75,51 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
         raise TaskError(f"{where}: {type(e).__name__}: {e}\n{traceback.format_exc()}") from None
 
 
+def _keys(step: Step, sd: StepDir, task: dict[str, Any]) -> dict[str, Any]:
+    started = time.perf_counter()
+    keys = step.keys(_read_all(task["inputs"]))
+    write_pickle_atomic(sd.keys_file(task["shard"]), (keys, time.perf_counter() - started))
+    return {"shard": task["shard"]}
+
+
+def _decide(step: Step, sd: StepDir, task: dict[str, Any]) -> dict[str, Any]:
+    started = time.perf_counter()
+    step.ctx.counters.clear()
+    n = task["n_shards"]
+    keys, keys_seconds = zip(*(read_pickle(sd.keys_file(i)) for i in range(n))) if n else ((), ())
+    plans = step.decide(list(keys))
+    if len(plans) != n:
+        raise RuntimeError(f"decide returned {len(plans)} plans for {n} shards")
+    for i, plan in enumerate(plans):
+        write_pickle_atomic(sd.plan_file(i), plan)
+    seconds = time.perf_counter() - started + sum(keys_seconds)  # the keys tasks' time counts too
+    stats = {"seconds": round(seconds, 4), "counters": dict(step.ctx.counters)}
+    write_json_atomic(sd.root / "plans" / "_DECIDED.json", stats)  # written last: the plans' commit point
+    return stats
+
+
+def _link_through(sd: StepDir, task: dict[str, Any]) -> dict[str, Any]:
+    i = task["shard"]
+    started = time.perf_counter()
+    out = link_shard(Path(task["inputs"][0]), sd.out(i))
+    rej = write_rows(sd.rejects(i), [])
+    stats = {"in": out["rows"], "out": out["rows"], "dropped": {}, "counters": {}, "shard": i,
+             "seconds": round(time.perf_counter() - started, 4),
+             "files": {"out": file_entry(sd.root, sd.out(i), out["rows"]),
+                       "rejects": file_entry(sd.root, sd.rejects(i), rej["rows"])}}
+    write_json_atomic(sd.stats_file(i), stats)
+    return stats
+
+
 def _run(task: dict[str, Any]) -> dict[str, Any]:
     step = _build_step(task)
     sd = StepDir(Path(task["step_root"]))
+    if task["type"] == "keys":
+        return _keys(step, sd, task)
+    if task["type"] == "decide":
+        return _decide(step, sd, task)
+    if task["type"] == "apply" and step.passthrough:
+        return _link_through(sd, task)
     started = time.perf_counter()
     llm_before = _llm_stats(step)
     step.ctx.counters.clear()
@@ -98,7 +143,11 @@ def _run(task: dict[str, Any]) -> dict[str, Any]:
         out_rows.clear()
         rej_rows.clear()
 
-    for s in step.run(iter(source)):
+    if task["type"] == "apply":
+        stream = step.apply(iter(source), read_pickle(sd.plan_file(task["shard"])))
+    else:
+        stream = step.run(iter(source))
+    for s in stream:
         if s.dropped:
             v = s.verdicts[-1]
             dropped[v.reason or v.filter] += 1

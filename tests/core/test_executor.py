@@ -143,3 +143,52 @@ def test_source_file_edited_in_place_invalidates_the_source(tmp_path):
     write_samples(["a", "b", "c"])
     result = run_recipe(load_recipe(recipe), tmp_path / "run")
     assert result.reused == [] and result.steps["final"]["out"] == 3
+
+
+def _step_dir(run_dir: Path, step: str) -> StepDir:
+    return StepDir(run_dir / read_run_manifest(run_dir)["steps"][step]["dir"])
+
+
+def _decisions(samples) -> list[str]:
+    """Each sample's id and last verdict (without the step name), in a sortable form."""
+    return sorted(json.dumps([s.id, {**s.verdicts[-1].to_dict(), "filter": None}], sort_keys=True) for s in samples)
+
+
+def test_split_barrier_matches_one_stream_and_resumes_phase_by_phase(tmp_path):
+    from tests.filters.conftest import run_step
+
+    run_dir = tmp_path / "run"
+    recipe = write(tmp_path)
+    run_recipe(load_recipe(recipe), run_dir)
+    dedup, length = _step_dir(run_dir, "dedup"), _step_dir(run_dir, "length")
+    # Keys and apply ran per shard, decide once: the verdicts are the ones a single stream gives.
+    one_stream = run_step("filter.exact_dedup", tmp_path, [s for p in length.output_paths() for s in read_shard(p)])
+    parallel = [s for p in dedup.output_paths() + dedup.reject_paths() for s in read_shard(p)]
+    assert _decisions(parallel) == _decisions(one_stream)
+    assert sum(not s.verdicts[-1].keep for s in parallel) > 40
+    assert len(dedup.output_paths()) == len(length.output_paths()) == 8
+
+    # A run killed between phases: one shard's keys missing, plans never committed, one apply unfinished.
+    before = final_ids(run_dir)
+    (dedup.root / "_SUCCESS").unlink()
+    (dedup.root / "plans" / "_DECIDED.json").unlink()
+    dedup.keys_file(3).unlink()
+    dedup.stats_file(6).unlink()
+    keys_mtimes = {i: dedup.keys_file(i).stat().st_mtime_ns for i in range(8) if i != 3}
+    out_mtimes = {i: dedup.out(i).stat().st_mtime_ns for i in range(8)}
+    result = run_recipe(load_recipe(recipe), run_dir)
+    assert {i: dedup.keys_file(i).stat().st_mtime_ns for i in keys_mtimes} == keys_mtimes  # only 3 redone
+    assert dedup.keys_file(3).exists() and dedup.decided() is not None
+    assert [i for i in range(8) if dedup.out(i).stat().st_mtime_ns != out_mtimes[i]] == [6]
+    assert final_ids(run_dir) == before
+    assert result.steps["dedup"]["in"] == 400
+
+
+def test_passthrough_writer_links_its_input_shards(tmp_path):
+    run_dir = tmp_path / "run"
+    run_recipe(load_recipe(write(tmp_path)), run_dir)
+    dedup, final = _step_dir(run_dir, "dedup"), _step_dir(run_dir, "final")
+    for a, b in zip(dedup.output_paths(), final.output_paths(), strict=True):
+        assert a.stat().st_ino == b.stat().st_ino  # the same file, not a second copy
+    kept = [s.id for p in dedup.output_paths() for s in read_shard(p)]
+    assert final_ids(run_dir) == kept
