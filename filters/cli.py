@@ -22,7 +22,8 @@ def diversity(
     by: Annotated[Optional[list[str]], typer.Option(
         "--by", help="group key, repeatable: kind, generator, persona.ATTR, provenance.KEY, meta.KEY")] = None,
     scope: Annotated[str, typer.Option(help="text measured: conversation, user_turns, first_user_turn, assistant_turns, last_assistant_turn")] = "conversation",
-    model: Annotated[str, typer.Option(help="sentence-transformers model (packaged name or local folder)")] = "all-MiniLM-L6-v2",
+    embedder: Annotated[str, typer.Option(help="static (model2vec, distilled from MiniLM; fast) or minilm")] = "static",
+    model: Annotated[str, typer.Option(help="with --embedder minilm: sentence-transformers model (packaged name or local folder)")] = "all-MiniLM-L6-v2",
     clusters: Annotated[int, typer.Option(min=1, help="k-means clusters for coverage and balance")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
@@ -44,8 +45,12 @@ def diversity(
         print(f"no samples in {run_dir}{' step ' + step if step else ''}", file=sys.stderr)
         raise typer.Exit(1)
     from filters.diversity_metrics import diversity_report
-    from filters.embeddings import embed_texts
+    from filters.embeddings import embed_texts, model_for
 
+    if embedder not in ("static", "minilm"):
+        print(f"--embedder: expected static or minilm, got {embedder!r}", file=sys.stderr)
+        raise typer.Exit(2)
+    model = model_for(embedder, model)
     try:
         emb = embed_texts(model, texts)
     except (FileNotFoundError, RuntimeError) as e:

@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from filters.base import Filter
-from filters.embeddings import DEFAULT_MAX_TOKENS, PACKAGED
+from filters.embeddings import DEFAULT_MAX_TOKENS, EMBEDDER_HELP, PACKAGED, model_for
 from filters.spill import Spill
 from filters.views import Scope, check_group_key, group_value, view
 from pipelines.core.registry import register
@@ -33,7 +33,8 @@ REPORT_FILE = "diversity.json"
 class DiversityReportParams(Params):
     group_by: list[str] = Field(
         ["kind", "generator"], description="group keys: kind, generator, persona.ATTR, provenance.KEY, meta.KEY")
-    model: str = Field(PACKAGED, description=f"sentence-transformers model: {PACKAGED!r} (packaged) or a local folder")
+    embedder: Literal["static", "minilm"] = Field("static", description=EMBEDDER_HELP)
+    model: str = Field(PACKAGED, description=f"embedder minilm: {PACKAGED!r} (packaged) or a sentence-transformers folder")
     scope: Scope = Field("conversation", description="which rendering of each sample is measured")
     max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=8, le=512, description="tokens embedded per sample (its opening)")
     clusters: int = Field(20, ge=1, description="k-means clusters (topics) for coverage and balance")
@@ -66,9 +67,9 @@ class DiversityReport(Filter):
                 values.append(group_value(s, key))
             texts.append(view(s, p.scope))
             yield s
-        emb = embed_texts(p.model, texts, p.max_tokens)
+        emb = embed_texts(model_for(p.embedder, p.model), texts, p.max_tokens)
         report = diversity_report(texts, emb, groups, p.clusters, p.seed)
-        report.update({"model": p.model, "scope": p.scope, "step": self.ctx.step_name})
+        report.update({"model": model_for(p.embedder, p.model), "scope": p.scope, "step": self.ctx.step_name})
         root = StepDir.of(self.ctx.run_dir, self.ctx.step_name, self.ctx.fingerprint).root
         write_json_atomic(root / REPORT_FILE, report)
         self.ctx.counters["diversity_vendi_x100"] = int(round(report["overall"]["vendi"] * 100))
@@ -77,7 +78,8 @@ class DiversityReport(Filter):
 class DiversitySelectParams(Params):
     n: int = Field(ge=1, description="how many samples to keep")
     method: Literal["k_center", "mmr"] = Field("k_center", description="k-center greedy, or maximal marginal relevance")
-    model: str = Field(PACKAGED, description=f"sentence-transformers model: {PACKAGED!r} (packaged) or a local folder")
+    embedder: Literal["static", "minilm"] = Field("static", description=EMBEDDER_HELP)
+    model: str = Field(PACKAGED, description=f"embedder minilm: {PACKAGED!r} (packaged) or a sentence-transformers folder")
     scope: Scope = Field("conversation", description="which rendering of each sample is embedded")
     max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=8, le=512, description="tokens embedded per sample (its opening)")
     quality_from: str | None = Field(None, description="mmr: the step whose verdict score is each sample's quality")
@@ -157,7 +159,7 @@ class DiversitySelect(Filter):
                 for s in spill:
                     yield s.with_verdict(self.verdict(True, details={"rank": None}))
                 return
-            emb = embed_texts(p.model, texts, p.max_tokens)
+            emb = embed_texts(model_for(p.embedder, p.model), texts, p.max_tokens)
             del texts
             if p.method == "k_center":
                 selected, nearest, cos = k_center_greedy(emb, p.n)

@@ -11,12 +11,12 @@ Each verdict carries the sample's k-means cluster; a drop also names the kept sa
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
 from filters.base import Filter
-from filters.embeddings import DEFAULT_MAX_TOKENS, PACKAGED
+from filters.embeddings import DEFAULT_MAX_TOKENS, EMBEDDER_HELP, PACKAGED, model_for
 from filters.views import Scope, view
 from pipelines.core.registry import register
 from pipelines.core.sample import Sample
@@ -25,7 +25,8 @@ from pipelines.core.step import Params
 
 class SemanticDedupParams(Params):
     threshold: float = Field(0.9, gt=0.0, le=1.0, description="cosine similarity at or above which a sample is a duplicate")
-    model: str = Field(PACKAGED, description=f"sentence-transformers model: {PACKAGED!r} (packaged) or a local folder")
+    embedder: Literal["static", "minilm"] = Field("static", description=EMBEDDER_HELP)
+    model: str = Field(PACKAGED, description=f"embedder minilm: {PACKAGED!r} (packaged) or a sentence-transformers folder")
     scope: Scope = Field("conversation", description="which rendering of the sample is embedded")
     max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=8, le=512, description="tokens embedded per sample (its opening)")
     clusters: int | None = Field(None, ge=1, description="k-means clusters; default ceil(sqrt(n)), one cluster (exact) below 2,048 samples")
@@ -44,7 +45,7 @@ class SemanticDedup(Filter):
         from filters.embeddings import Embedder
 
         p = self.params
-        embedder = Embedder(p.model, p.max_tokens)
+        embedder = Embedder(model_for(p.embedder, p.model), p.max_tokens)
         ids = []
         for s in samples:
             ids.append(s.id)
@@ -61,7 +62,7 @@ class SemanticDedup(Filter):
         p = self.params
         ids = [i for shard_ids, _ in keys for i in shard_ids]
         parts = [emb for shard_ids, emb in keys if len(shard_ids)]
-        emb = np.concatenate(parts) if parts else Embedder(p.model, p.max_tokens).result()
+        emb = np.concatenate(parts) if parts else Embedder(model_for(p.embedder, p.model), p.max_tokens).result()
         res = semantic_duplicates(emb, p.threshold, p.clusters, p.probes, p.seed)
         self.ctx.counters["semantic_clusters"] = res.k
         self.ctx.counters["semantic_pairs_over_threshold"] = res.pairs
@@ -80,4 +81,5 @@ class SemanticDedup(Filter):
             else:
                 yield s.with_verdict(self.verdict(
                     False, "semantic_duplicate", score=sim, duplicate_of=kept,
-                    details={"cluster": cluster, "cosine": sim, "model": self.params.model}))
+                    details={"cluster": cluster, "cosine": sim,
+                             "model": model_for(self.params.embedder, self.params.model)}))

@@ -13,6 +13,7 @@ Before anything runs, finished steps are verified against their checksums: a dam
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -91,6 +92,8 @@ class Executor:
 
     def run(self) -> RunResult:
         os.environ["REFINERY_WORKERS"] = str(self.workers)  # llama.cpp sizes its threads per worker
+        # Names this run's shared resources on a cluster (llm.ray_replicas); workers inherit it.
+        os.environ["REFINERY_RUN"] = hashlib.sha256(str(self.run_dir.resolve()).encode()).hexdigest()[:12]
         pool = make_pool(self.kind, self.workers, self.address)  # PoolUnavailable: before anything is written
         self.run_dir.mkdir(parents=True, exist_ok=True)
         started = _now()

@@ -22,7 +22,7 @@ FORMAT_VERSION = 1
 # base_url says where the model runs, not which model: `model` names the weights (see docs/llm.md).
 _LLM_PERFORMANCE_KEYS = {
     "n_threads", "base_url", "api_key_env", "concurrency", "timeout_s", "max_retries", "retry_backoff_s",
-    "retry_max_wait_s", "batch_size", "device", "gpu_memory_utilization",
+    "retry_max_wait_s", "batch_size", "device", "gpu_memory_utilization", "ray_replicas",
     "price_in_per_mtok", "price_out_per_mtok", "price_per_gpu_hour", "max_total_tokens", "max_cost",
 }
 

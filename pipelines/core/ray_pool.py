@@ -38,7 +38,7 @@ def _reachable(address: str) -> bool:
         return False
 
 
-def _worker_env() -> dict[str, str]:
+def worker_env() -> dict[str, str]:
     # REFINERY_WORKERS (llama.cpp sizes its threads per worker) is among them: the executor sets it.
     env = {k: v for k, v in os.environ.items() if k.startswith(_PASSED_ENV)}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
@@ -62,7 +62,7 @@ class RayPool:
                                       "--address to use it, or from a fresh process")
         else:
             kwargs: dict[str, Any] = {"log_to_driver": False, "include_dashboard": False,
-                                      "runtime_env": {"env_vars": _worker_env()}}
+                                      "runtime_env": {"env_vars": worker_env()}}
             if address:
                 kwargs["address"] = address
             else:
@@ -109,6 +109,9 @@ class RayPool:
             raise TaskError(f"Ray lost the task: {type(e).__name__}: {str(e).splitlines()[0]}") from None
 
     def close(self) -> None:
+        from pipelines.llm.ray_replicas import kill_replicas  # engine replicas steps started (llm.ray_replicas)
+
+        kill_replicas()
         if self.owned:
             self.ray.shutdown()
 

@@ -76,6 +76,9 @@ class LLMConfig(BaseModel):
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1.0, description="vllm: share of GPU memory")
     engine_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="vllm: extra keyword arguments for vllm.LLM (e.g. tensor_parallel_size)")
+    ray_replicas: int | None = Field(
+        None, ge=1, description="vllm/transformers: answer requests on this many engine replicas, long-lived Ray "
+                                "actors (one GPU each for vllm), instead of in the step's own process")
 
     # ---- what it may cost (not fingerprinted) -------------------------------------------------------
     price_in_per_mtok: float | None = Field(None, ge=0, description="cost per 1M prompt tokens")
@@ -99,6 +102,8 @@ class LLMConfig(BaseModel):
     def _backend_needs(self) -> LLMConfig:
         if self.backend == "openai" and not self.base_url:
             raise ValueError("backend 'openai' needs base_url (e.g. http://127.0.0.1:8000/v1)")
+        if self.ray_replicas is not None and self.backend not in ("vllm", "transformers"):
+            raise ValueError(f"ray_replicas runs the in-process engines (vllm, transformers), not {self.backend!r}")
         if self.backend in ("vllm", "transformers") and self.model.startswith("embedded-"):
             raise ValueError(f"backend {self.backend!r} needs model: a checkpoint folder; "
                              f"{self.model!r} is a GGUF for backend llama_cpp")

@@ -27,13 +27,21 @@ def _openai(config: LLMConfig) -> LLMClient:
 def _vllm(config: LLMConfig) -> LLMClient:
     from pipelines.llm.vllm_offline import VLLMClient
 
-    return VLLMClient(config)
+    return _maybe_ray_replicas(VLLMClient, config)
 
 
 def _transformers(config: LLMConfig) -> LLMClient:
     from pipelines.llm.transformers_backend import TransformersClient
 
-    return TransformersClient(config)
+    return _maybe_ray_replicas(TransformersClient, config)
+
+
+def _maybe_ray_replicas(engine: type, config: LLMConfig) -> LLMClient:
+    if config.ray_replicas is None:
+        return engine(config)
+    from pipelines.llm.ray_replicas import RayReplicasClient
+
+    return RayReplicasClient(engine, config)
 
 
 # Backend name (LLMConfig.backend) -> constructor. A new backend adds one entry here and one Literal value.

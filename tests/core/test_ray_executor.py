@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.core.shards import read_shard
 from pipelines.llm.cache import cache_report
 from tests.core.test_executor import RECIPE
 from tests.support.crash import QUICK, final_records, model_calls
@@ -143,3 +144,40 @@ def test_real_model_on_ray_driver_killed_and_worker_node_lost(cluster, tmp_path)
         c.add_node(num_cpus=1)
     assert final_records(lost) == final_records(reference)
     assert cache_report(lost / "llm_cache.sqlite")["prompts_sent_twice"] == 0
+
+
+def test_engine_replicas_on_the_cluster_answer_as_the_step_alone(cluster, tmp_path):
+    """`llm.ray_replicas`: a generation step on the Ray executor sends its requests to one shared engine
+    replica (a Ray actor holding a transformers model, a tiny random LFM2) and gets exactly the answers the
+    local executor's in-process engine gives; the run's driver stops the replica at the end."""
+    import ray
+
+    from tests.llm.tiny_lfm2 import build_tiny_lfm2
+
+    c, _ = cluster
+    model = build_tiny_lfm2(tmp_path / "tiny-lfm2")
+    llm = ["llm.backend=transformers", f"llm.model={model}", "llm.n_threads=1", "llm.batch_size=2"]
+    local = subprocess.run([sys.executable, "-m", "pipelines.cli",
+                            *run_cmd("recipes/multi_turn.yaml", tmp_path / "local", *QUICK, *llm)],
+                           cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert local.returncode == 0, local.stderr[-2000:]
+    # The step's tasks only dispatch (num_cpus 0), so they never hold the CPU the replica needs.
+    on_ray = refinery(*run_cmd("recipes/multi_turn.yaml", tmp_path / "ray", *QUICK, *llm, "llm.ray_replicas=1",
+                               "steps.chat.resources.num_cpus=0", "--executor", "ray", "--address", c.address))
+    assert on_ray.returncode == 0, on_ray.stderr[-2000:]
+    runs = {k: json.loads((tmp_path / k / "run.json").read_text()) for k in ("local", "ray")}
+    assert runs["ray"]["steps"]["chat"]["fingerprint"] == runs["local"]["steps"]["chat"]["fingerprint"]
+    # The same samples, answers and verdicts, kept or dropped (the random model's JSON user turns fail
+    # their schema after the retries: every chat is dropped with that reason, identically both ways).
+    local_dir, ray_dir = (tmp_path / k / runs[k]["steps"]["chat"]["dir"] for k in ("local", "ray"))
+    both = [sorted(s.to_json() for p in sorted(d.glob("*/*.parquet")) for s in read_shard(p))
+            for d in (local_dir, ray_dir)]
+    assert both[0] == both[1] and len(both[0]) == 6
+    assert cache_report(tmp_path / "ray" / "llm_cache.sqlite")["model_calls"] == model_calls(tmp_path / "local")
+    ray.init(address=c.address, log_to_driver=False)
+    try:
+        left = [a for a in ray.util.list_named_actors(all_namespaces=True)
+                if a["namespace"].startswith("refinery-replicas")]
+    finally:
+        ray.shutdown()
+    assert left == []

@@ -1,4 +1,5 @@
-"""Semantic dedup and diversity on the real packaged all-MiniLM-L6-v2 (CPU, offline)."""
+"""Semantic dedup and diversity on the real embedders, offline on CPU: the packaged all-MiniLM-L6-v2 and
+the static model distilled from it (model2vec; the steps' default)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import re
 import numpy as np
 import pytest
 
-from filters.embeddings import PACKAGED, embed, load_model, model_path
+from filters.embeddings import PACKAGED, STATIC, embed, load_model, model_path, static_model_path
 from filters.semantic_core import exact_duplicates, semantic_duplicates
 from pipelines.core.sample import Message, Sample, Verdict
 from pipelines.core.store import StepDir
@@ -55,6 +56,33 @@ def test_packaged_model_is_found_offline_and_other_models_by_path(tmp_path):
     assert e[0] @ e[1] > e[0] @ e[2] + 0.2
 
 
+def test_static_model_is_distilled_from_the_packaged_minilm_once_and_means_the_same(questions):
+    path = static_model_path()  # distilled on first use (model2vec), then only loaded
+    assert path.name == STATIC and (path / "config.json").is_file()
+    assert static_model_path() == path
+    model = load_model(STATIC)
+    e = embed(model, ["a cat", "a kitten", "quarterly tax filing", "zzzz"])
+    assert e.shape == (4, 256) and e.dtype == np.float32
+    assert np.allclose(np.linalg.norm(e[:3], axis=1), 1.0, atol=1e-5)
+    assert e[0] @ e[1] > e[0] @ e[2] + 0.2
+    # What dedup needs of it: a renumbered question's nearest neighbour is its original.
+    static = embed(model, questions)
+    pattern = [renumber_pattern(q) for q in questions]
+    twins = [i for i, q in enumerate(pattern) if pattern.count(q) == 2]
+    found = [pattern[int(np.argsort(static[i] @ static.T)[-2])] == pattern[i] for i in twins]
+    assert len(twins) >= 100 and np.mean(found) > 0.95, np.mean(found)
+
+
+def test_both_embedders_are_selectable_in_a_step(tmp_path, questions):
+    samples = [chat(q) for q in questions[:60]]
+    for embedder, model in (("static", STATIC), ("minilm", PACKAGED)):
+        out = run_step("filter.semantic_dedup", tmp_path, samples, threshold=0.9, scope="user_turns",
+                       embedder=embedder)
+        assert {s.verdicts[-1].details.get("model") for s in out if s.dropped} <= {model}
+    with pytest.raises(ValueError, match="embedder"):
+        run_step("filter.semantic_dedup", tmp_path, samples, embedder="bert")
+
+
 def test_clustered_search_agrees_with_exact_all_pairs(emb):
     for threshold in (0.85, 0.9, 0.95):
         exact, _ = exact_duplicates(emb, threshold)
@@ -85,19 +113,23 @@ def test_semantic_dedup_step_drops_renumbered_questions(tmp_path, questions):
     assert all("cluster" in s.verdicts[-1].details for s in out)
 
 
-def test_diversity_report_per_run_and_group(tmp_path, questions):
+@pytest.mark.parametrize("embedder,varied", [("static", 8), ("minilm", 20)])
+def test_diversity_report_per_run_and_group(tmp_path, questions, embedder, varied):
+    # Static vectors share more of one direction than MiniLM's, so the same texts score a lower Vendi:
+    # compare Vendi scores made with the same embedder only.
     samples = []
     for i, q in enumerate(questions[:120]):
         gen = "varied" if i % 2 else "repetitive"
         text = q if gen == "varied" else "How many apples are left if I eat one of my three apples?"
         samples.append(chat(text, persona={"domain": ["math", "cooking"][i % 4 // 2]}, provenance={"generator": gen}))
     ctx_dir = tmp_path
-    step = make_step("filter.diversity_report", ctx_dir, group_by=["generator", "persona.domain", "kind"], clusters=8)
+    step = make_step("filter.diversity_report", ctx_dir, group_by=["generator", "persona.domain", "kind"], clusters=8,
+                     embedder=embedder)
     out = list(step.run(iter(samples)))
     assert out == samples  # a report never changes or drops anything
     report = json.loads((StepDir.of(ctx_dir, step.ctx.step_name, step.ctx.fingerprint).root / "diversity.json").read_text())
     g = report["groups"]["generator"]
-    assert g["repetitive"]["vendi"] < 1.5 < 20 < g["varied"]["vendi"]
+    assert g["repetitive"]["vendi"] < 1.5 < varied < g["varied"]["vendi"]
     assert g["repetitive"]["distinct_2"] < 0.1 < 0.5 < g["varied"]["distinct_2"]
     assert g["repetitive"]["cluster_coverage"] == 1 / 8 and g["repetitive"]["cluster_balance"] == 0.0
     assert g["varied"]["cluster_coverage"] > 0.5 and g["varied"]["cluster_balance"] > 0.5
