@@ -10,9 +10,10 @@ Corpus (bench/_corpus.py): requests as an SFT set has them: the GSM8K questions,
 requests (a persona-bank user, their goal and a follow-up question), and semantic near-copies (a tenth):
 GSM8K questions with one number changed, requests with a few words edited. What is embedded is the user
 side (`--scope user_turns`, about 50 tokens a sample).
-samples/s and peak RSS cover the whole step run (embedding, k-means, the within-cluster search, verdicts),
-one embedder after the other in fresh processes (RSS sampled every 0.1 s; the static model is distilled
-before timing, once per machine). agreement_f1: on the first 5,000 samples, the samples the static filter
+samples/s and peak RSS cover a whole run of a recipe that reads the corpus and deduplicates it on the
+local executor with 2 workers (embedding per shard in parallel, then k-means, the within-cluster search
+and the verdicts), one embedder after the other in fresh processes (RSS summed over the process tree,
+sampled every 0.1 s; the static model is distilled before timing, once per machine). agreement_f1: on the first 5,000 samples, the samples the static filter
 (the step's own search) drops as duplicates against those exact all-pairs MiniLM cosine drops, at the same
 threshold, as an F1 of the two duplicate sets; also printed: the MiniLM filter's own agreement.
 
@@ -64,17 +65,34 @@ def build(n: int, seed: int) -> list[Sample]:
     return out[:n]
 
 
-def run_step(samples: list[Sample], embedder: str, threshold: float, scope: str) -> dict:
-    from filters.semantic_dedup import SemanticDedup, SemanticDedupParams
+RECIPE = """\
+name: bench-semantic
+shard_size: 10000
+steps:
+  source: {{use: io.read_jsonl, path: '{path}'}}
+  semantic: {{use: filter.semantic_dedup, after: [source], threshold: {threshold}, scope: {scope}, embedder: {embedder}}}
+"""
 
-    with tempfile.TemporaryDirectory() as d, PeakRSS() as rss:
-        step = SemanticDedup(SemanticDedupParams(threshold=threshold, scope=scope, embedder=embedder),
-                             StepContext("semantic", "bench", "fp", Path(d)))
-        start = time.perf_counter()
-        dropped = sum(s.dropped for s in step.run(iter(samples)))
-        seconds = time.perf_counter() - start
-    return {"samples_per_s": round(len(samples) / seconds), "seconds": round(seconds, 1), "dropped": dropped,
-            "clusters": step.ctx.counters["semantic_clusters"], "peak_rss_mb": rss.peak_mb}
+
+def run_step(corpus: Path, embedder: str, threshold: float, scope: str, workers: int) -> dict:
+    """The step as a user runs it: a recipe reading the corpus, on the local executor with `workers`
+    processes. samples/s = samples / wall time of the whole run (reading the JSONL and writing the
+    shards included); peak RSS summed over the process tree (this process and its workers)."""
+    from pipelines.core.executor import run_recipe
+    from pipelines.core.recipe import load_recipe
+
+    with tempfile.TemporaryDirectory() as d:
+        recipe = Path(d) / "recipe.yaml"
+        recipe.write_text(RECIPE.format(path=corpus, threshold=threshold, scope=scope, embedder=embedder))
+        spec = load_recipe(recipe)
+        with PeakRSS() as rss:
+            start = time.perf_counter()
+            result = run_recipe(spec, Path(d) / "run", workers=workers)
+            seconds = time.perf_counter() - start
+    stats = result.steps["semantic"]
+    return {"samples_per_s": round(stats["in"] / seconds), "seconds": round(seconds, 1),
+            "dropped": stats["dropped"].get("semantic_duplicate", 0),
+            "clusters": stats["counters"]["semantic_clusters"], "peak_rss_mb": rss.peak_mb}
 
 
 def f1(predicted, truth) -> float:
@@ -93,22 +111,28 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scope", default="user_turns", help="what is embedded (the step's scope parameter)")
     ap.add_argument("--skip-minilm", action="store_true", help="no 100,000-sample MiniLM run (it takes ~30 min)")
+    ap.add_argument("--workers", type=int, default=2, help="local executor worker processes")
+    ap.add_argument("--corpus", help=argparse.SUPPRESS)
     ap.add_argument("--one", choices=["static", "minilm"], help=argparse.SUPPRESS)  # a child process's run
     args = ap.parse_args()
 
-    samples = build(args.n, args.seed)
-    if args.one:
-        print(json.dumps(run_step(samples, args.one, args.threshold, args.scope)))
+    if args.one:  # a child: the corpus is on disk already, this process never holds it
+        print(json.dumps(run_step(Path(args.corpus), args.one, args.threshold, args.scope, args.workers)))
         return
+    samples = build(args.n, args.seed)
     print(f"corpus: {len(samples)} samples", flush=True)
+    tmp = tempfile.TemporaryDirectory()
+    corpus = Path(tmp.name) / "corpus.jsonl"
+    corpus.write_text("".join(s.to_json() + "\n" for s in samples), encoding="utf-8")
     from filters.embeddings import PACKAGED, STATIC, embed_texts, static_model_path
 
     static_model_path()  # distilled once per machine, before anything is timed
     runs = {}
     for embedder in ("static",) if args.skip_minilm else ("static", "minilm"):
         # A fresh process per embedder, so one's memory and loaded model do not count against the other.
-        out = subprocess.run([sys.executable, __file__, "--one", embedder, "--n", str(args.n), "--seed", str(args.seed),
-                              "--threshold", str(args.threshold), "--scope", args.scope],
+        out = subprocess.run([sys.executable, __file__, "--one", embedder, "--corpus", str(corpus),
+                              "--threshold", str(args.threshold), "--scope", args.scope,
+                              "--workers", str(args.workers)],
                              capture_output=True, text=True, check=True)
         runs[embedder] = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"{embedder}: {runs[embedder]}", flush=True)

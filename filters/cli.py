@@ -22,7 +22,7 @@ def diversity(
     by: Annotated[Optional[list[str]], typer.Option(
         "--by", help="group key, repeatable: kind, generator, persona.ATTR, provenance.KEY, meta.KEY")] = None,
     scope: Annotated[str, typer.Option(help="text measured: conversation, user_turns, first_user_turn, assistant_turns, last_assistant_turn")] = "conversation",
-    embedder: Annotated[str, typer.Option(help="static (model2vec, distilled from MiniLM; fast) or minilm")] = "static",
+    embedder: Annotated[str, typer.Option(help="minilm, or static (model2vec distilled from MiniLM: ~70x faster, coarser)")] = "minilm",
     model: Annotated[str, typer.Option(help="with --embedder minilm: sentence-transformers model (packaged name or local folder)")] = "all-MiniLM-L6-v2",
     clusters: Annotated[int, typer.Option(min=1, help="k-means clusters for coverage and balance")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,

@@ -33,7 +33,7 @@ REPORT_FILE = "diversity.json"
 class DiversityReportParams(Params):
     group_by: list[str] = Field(
         ["kind", "generator"], description="group keys: kind, generator, persona.ATTR, provenance.KEY, meta.KEY")
-    embedder: Literal["static", "minilm"] = Field("static", description=EMBEDDER_HELP)
+    embedder: Literal["minilm", "static"] = Field("minilm", description=EMBEDDER_HELP)
     model: str = Field(PACKAGED, description=f"embedder minilm: {PACKAGED!r} (packaged) or a sentence-transformers folder")
     scope: Scope = Field("conversation", description="which rendering of each sample is measured")
     max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=8, le=512, description="tokens embedded per sample (its opening)")
@@ -78,7 +78,7 @@ class DiversityReport(Filter):
 class DiversitySelectParams(Params):
     n: int = Field(ge=1, description="how many samples to keep")
     method: Literal["k_center", "mmr"] = Field("k_center", description="k-center greedy, or maximal marginal relevance")
-    embedder: Literal["static", "minilm"] = Field("static", description=EMBEDDER_HELP)
+    embedder: Literal["minilm", "static"] = Field("minilm", description=EMBEDDER_HELP)
     model: str = Field(PACKAGED, description=f"embedder minilm: {PACKAGED!r} (packaged) or a sentence-transformers folder")
     scope: Scope = Field("conversation", description="which rendering of each sample is embedded")
     max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=8, le=512, description="tokens embedded per sample (its opening)")

@@ -25,7 +25,7 @@ from pipelines.core.step import Params
 
 class SemanticDedupParams(Params):
     threshold: float = Field(0.9, gt=0.0, le=1.0, description="cosine similarity at or above which a sample is a duplicate")
-    embedder: Literal["static", "minilm"] = Field("static", description=EMBEDDER_HELP)
+    embedder: Literal["minilm", "static"] = Field("minilm", description=EMBEDDER_HELP)
     model: str = Field(PACKAGED, description=f"embedder minilm: {PACKAGED!r} (packaged) or a sentence-transformers folder")
     scope: Scope = Field("conversation", description="which rendering of the sample is embedded")
     max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=8, le=512, description="tokens embedded per sample (its opening)")
@@ -50,7 +50,9 @@ class SemanticDedup(Filter):
         for s in samples:
             ids.append(s.id)
             embedder.add(view(s, p.scope))
-        return ids, embedder.result()
+        # float16 on the way to decide: half the bytes its one task holds, and cosines at a dedup
+        # threshold do not depend on the digits it drops (decide computes in float32).
+        return ids, embedder.result().astype("float16")
 
     def decide(self, keys: list[tuple[list[str], Any]]) -> list[list[tuple[int, str | None, float]]]:
         """Per shard, per row: (k-means cluster, id of the kept sample it duplicates or None, cosine)."""
@@ -62,7 +64,8 @@ class SemanticDedup(Filter):
         p = self.params
         ids = [i for shard_ids, _ in keys for i in shard_ids]
         parts = [emb for shard_ids, emb in keys if len(shard_ids)]
-        emb = np.concatenate(parts) if parts else Embedder(model_for(p.embedder, p.model), p.max_tokens).result()
+        emb = (np.concatenate(parts) if parts else Embedder(model_for(p.embedder, p.model), p.max_tokens).result())
+        emb = emb.astype(np.float32)
         res = semantic_duplicates(emb, p.threshold, p.clusters, p.probes, p.seed)
         self.ctx.counters["semantic_clusters"] = res.k
         self.ctx.counters["semantic_pairs_over_threshold"] = res.pairs
