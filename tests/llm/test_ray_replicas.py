@@ -38,7 +38,7 @@ def answers(results) -> list:
             if isinstance(r, list) else (type(r).__name__, r.tokens_in, r.tokens_out) for r in results]
 
 
-def test_ray_replicas_replicas_answer_exactly_as_the_in_process_engine(checkpoint):
+def test_ray_replicas_answer_exactly_as_the_in_process_engine(checkpoint):
     base = {"backend": "transformers", "model": str(checkpoint), "n_threads": 1, "batch_size": 2,
             "structured_retries": 1}
     local = build_client(base)
@@ -62,6 +62,6 @@ def test_ray_replicas_replicas_answer_exactly_as_the_in_process_engine(checkpoin
     assert not ray.is_initialized()  # the Ray this client started is shut down again
 
 
-def test_ray_replicas_is_for_the_in_process_engines_only():
+def test_ray_replicas_are_for_the_in_process_engines_only():
     with pytest.raises(ValueError, match="ray_replicas runs the in-process engines"):
         LLMConfig(backend="llama_cpp", ray_replicas=2)
