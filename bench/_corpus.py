@@ -44,7 +44,8 @@ def gsm8k_samples(rows: list[dict]) -> list[Sample]:
                    provenance={"generator": "gsm8k"}) for r in rows]
 
 
-def generated_samples(n: int, rng: random.Random, rows: list[dict], bank: list[dict]) -> list[Sample]:
+def generated_samples(n: int, rng: random.Random, rows: list[dict], bank: list[dict],
+                      generators: tuple[str, ...] = ("synthetic_chat",), with_persona: bool = False) -> list[Sample]:
     sentences = [s.strip() for r in rows for s in _clean(r["answer"]).split("\n") if len(s.split()) >= 5]
     out = []
     for _ in range(n):
@@ -55,8 +56,9 @@ def generated_samples(n: int, rng: random.Random, rows: list[dict], bank: list[d
             if t:
                 messages.append(Message("user", rng.choice(_FOLLOW)))
             messages.append(Message("assistant", " ".join(rng.sample(sentences, rng.randint(2, 4)))))
-        out.append(Sample(kind="chat", messages=messages, provenance={"generator": "synthetic_chat",
-                                                                       "persona_domain": p["domain"]}))
+        gen = generators[0] if len(generators) == 1 else rng.choice(generators)
+        out.append(Sample(kind="chat", messages=messages, persona=p if with_persona else None,
+                          provenance={"generator": gen, "persona_domain": p["domain"]}))
     return out
 
 

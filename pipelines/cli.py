@@ -141,6 +141,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "filters.cli",
     "pipelines.tools.cli",
     "pipelines.evals.cli",
+    "pipelines.report.cli",
 )
 
 

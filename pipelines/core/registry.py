@@ -45,6 +45,7 @@ BUILTIN_MODULES = (
     "review_ui.steps",
     "pipelines.evals.steps",
     "pipelines.export.step",
+    "pipelines.report.step",
 )
 
 
