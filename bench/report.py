@@ -56,13 +56,9 @@ def corpus(n: int, path: Path) -> None:
 
 
 def browser_times(html: Path) -> tuple[float, float]:
-    from playwright.sync_api import sync_playwright
+    from tests.report.browser import chromium
 
-    from review_ui.system import ensure_debian_package
-    from tests.review_ui.test_review_browser import CHROMIUM_FLAGS
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=ensure_debian_package("chromium", "chromium"), args=CHROMIUM_FLAGS)
+    with chromium() as b:
         page = b.new_page(viewport={"width": 1400, "height": 1000})
         page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file://") else r.abort())
         t0 = time.perf_counter()
@@ -73,7 +69,6 @@ def browser_times(html: Path) -> tuple[float, float]:
         ms = page.evaluate("""() => { const s = document.querySelector('select[name=status]');
             const t0 = performance.now(); s.value = 'dropped'; s.dispatchEvent(new Event('input', {bubbles: true}));
             return performance.now() - t0; }""")
-        b.close()
     return ready, ms
 
 

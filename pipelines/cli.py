@@ -119,9 +119,7 @@ def inspect(
 
     shown = 0
     try:
-        for s in iter_samples(run_dir, step, rejected or False):
-            if id and not s.id.startswith(id):
-                continue
+        for s in iter_samples(run_dir, step, rejected or False, id):
             show_sample(out, s, as_json)
             shown += 1
             if shown >= limit:

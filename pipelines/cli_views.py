@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipelines.core.sample import Sample
-from pipelines.core.shards import read_shard
+from pipelines.core.shards import from_row, read_shard
 from pipelines.core.store import StepDir, merge_stats, read_run_manifest
 
 
@@ -61,7 +61,10 @@ def _step_dir(run_dir: Path, manifest: dict[str, Any], step: str) -> StepDir:
     return StepDir(run_dir / manifest["steps"][step]["dir"])
 
 
-def iter_samples(run_dir: Path, step: str | None, rejected: bool) -> Iterator[Sample]:
+def iter_samples(run_dir: Path, step: str | None, rejected: bool, id_prefix: str | None = None) -> Iterator[Sample]:
+    """The samples of the final steps (or one step, or the rejects); with `id_prefix`, only those whose id
+    starts with it, found by a polars scan per shard, so looking one sample up in a big run decodes that
+    row alone instead of building every sample."""
     manifest = read_run_manifest(run_dir)
     steps = [step] if step else (manifest["order"] if rejected else manifest["final_steps"])
     for name in steps:
@@ -71,7 +74,13 @@ def iter_samples(run_dir: Path, step: str | None, rejected: bool) -> Iterator[Sa
         else:
             paths = sorted((sd.root / "shards").glob("*.parquet")) if sd.success() is None else sd.output_paths()
         for p in paths:
-            yield from read_shard(p)
+            if id_prefix is None:
+                yield from read_shard(p)
+                continue
+            import polars as pl
+
+            found = pl.scan_parquet(p).filter(pl.col("id").str.starts_with(id_prefix)).collect()
+            yield from (from_row(r) for r in found.iter_rows(named=True))
 
 
 def show_sample(console: Console, s: Sample, as_json: bool) -> None:

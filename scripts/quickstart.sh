@@ -6,3 +6,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/refinery run recipes/quickstart.yaml "$@"
 .venv/bin/refinery status runs/quickstart
+echo "the run report: runs/quickstart/report.html (open it in a browser)"

@@ -123,6 +123,6 @@ def test_run_status_inspect_on_a_model_free_recipe(tmp_path):
 
 
 def test_help_everywhere():
-    for cmd in ([], ["run"], ["validate"], ["status"], ["inspect"]):
+    for cmd in ([], ["run"], ["validate"], ["status"], ["inspect"], ["report"]):
         r = refinery(*cmd, "--help")
         assert r.returncode == 0 and "Usage" in r.stdout

@@ -52,3 +52,14 @@ def test_quickstart_first_run_in_a_fresh_copy(tmp_path):
     assert shown.returncode == 0, shown.stderr
     assert "v1" in shown.stdout or "v0001" in shown.stdout
     assert (tmp_path / "datasets" / "quickstart").is_dir()
+
+    # The report step's page, in a real browser with the network cut off: every figure drawn with data,
+    # the model's cost included (this is the suite's run on a real model), and no error logged.
+    from tests.report.browser import FIGURE_STATE, chromium, open_offline
+
+    with chromium() as browser:
+        page, problems, fetched = open_offline(browser, repo / "runs" / "quickstart" / "report.html")
+        figures = page.evaluate(FIGURE_STATE)
+        assert {f["name"] for f in figures} >= {"funnel", "drops", "yield_process", "yield_case", "cost", "map"}
+        assert all(f["drawn"] and f["points"] > 0 for f in figures), figures
+        assert not problems and not fetched, (problems, fetched)

@@ -8,8 +8,9 @@ is equal but that moved between train and validation are changed too ("split").
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
+
+import polars as pl
 
 from pipelines.export.registry import Registry, VersionRef
 
@@ -17,29 +18,17 @@ CONTENT_FIELDS = ("messages", "prompt", "chosen", "rejected", "tools", "score_ch
                   "preference_source", "kind", "generator", "persona_id")
 
 
-def _index(ref: VersionRef) -> dict[str, dict[tuple[str, int], tuple[str, str, str]]]:
-    """{config: {(key, n): (split, id, row_hash)}}; n numbers rows that share a key, in id order."""
-    import pyarrow.parquet as pq
-
-    rows = pq.read_table(ref.path / "index.parquet").to_pylist()
-    by_key: dict[str, dict[str, list[tuple[str, str, str]]]] = defaultdict(lambda: defaultdict(list))
-    for r in rows:
-        by_key[r["config"]][r["key"]].append((r["split"], r["id"], r["row_hash"]))
-    out: dict[str, dict[tuple[str, int], tuple[str, str, str]]] = {}
-    for config, keys in by_key.items():
-        out[config] = {(k, n): v for k, vs in keys.items() for n, v in enumerate(sorted(vs, key=lambda t: t[1]))}
-    return out
+def _index(ref: VersionRef) -> pl.LazyFrame:
+    """The version's index, rows that share a key numbered `n` in id order (so duplicates pair up)."""
+    return (pl.scan_parquet(ref.path / "index.parquet").select("config", "key", "split", "id", "row_hash")
+            .sort("config", "key", "id").with_columns(pl.int_range(pl.len()).over("config", "key").alias("n")))
 
 
-def _rows(ref: VersionRef, config: str, ids: set[str]) -> dict[str, dict[str, Any]]:
-    import pyarrow.compute as pc
-    import pyarrow.dataset as ds
-
+def _rows(ref: VersionRef, config: str, ids: list[str]) -> dict[str, dict[str, Any]]:
     if not ids:
         return {}
-    table = ds.dataset(ref.path / "data" / config, format="parquet").to_table(
-        filter=pc.field("id").isin(sorted(ids)))
-    return {r["id"]: r for r in table.to_pylist()}
+    rows = pl.scan_parquet(ref.path / "data" / config / "*.parquet").filter(pl.col("id").is_in(ids)).collect()
+    return {r["id"]: r for r in rows.iter_rows(named=True)}
 
 
 def diff_versions(registry: Registry, a: VersionRef, b: VersionRef, detail: int = 20) -> dict[str, Any]:
@@ -47,28 +36,30 @@ def diff_versions(registry: Registry, a: VersionRef, b: VersionRef, detail: int 
 
     `added`/`removed` list sample ids; `changed` lists {from_id, to_id, fields}; each list holds at most
     `detail` entries (the totals are in `n_added`, `n_removed`, `n_changed`).
+
+    One polars full join of the two indexes on (config, key, n) classifies every row: only in b is added,
+    only in a removed, in both with another row hash or split changed.
     """
-    ia, ib = _index(a), _index(b)
+    joined = (_index(a).join(_index(b), on=["config", "key", "n"], how="full", coalesce=True, suffix="_b")
+              .sort("config", "key", "n").collect())
     result: dict[str, Any] = {"from": str(a), "to": str(b), "configs": {}}
-    for config in sorted(set(ia) | set(ib)):
-        ra, rb = ia.get(config, {}), ib.get(config, {})
-        added = [rb[k][1] for k in sorted(set(rb) - set(ra))]
-        removed = [ra[k][1] for k in sorted(set(ra) - set(rb))]
-        changed_keys = [k for k in sorted(set(ra) & set(rb)) if ra[k] != rb[k] and
-                        (ra[k][2] != rb[k][2] or ra[k][0] != rb[k][0])]
-        shown = changed_keys[:detail]
-        old = _rows(a, config, {ra[k][1] for k in shown})
-        new = _rows(b, config, {rb[k][1] for k in shown})
+    for (config,), rows in joined.group_by("config", maintain_order=True):
+        both = rows.filter(pl.col("id").is_not_null() & pl.col("id_b").is_not_null())
+        changed_rows = both.filter((pl.col("row_hash") != pl.col("row_hash_b")) | (pl.col("split") != pl.col("split_b")))
+        added = rows.filter(pl.col("id").is_null())["id_b"].to_list()
+        removed = rows.filter(pl.col("id_b").is_null())["id"].to_list()
+        shown = changed_rows.head(detail)
+        old, new = _rows(a, config, shown["id"].to_list()), _rows(b, config, shown["id_b"].to_list())
         changed = []
-        for k in shown:
-            before, after = old.get(ra[k][1], {}), new.get(rb[k][1], {})
+        for r in shown.iter_rows(named=True):
+            before, after = old.get(r["id"], {}), new.get(r["id_b"], {})
             fields = [f for f in CONTENT_FIELDS if f in before and before.get(f) != after.get(f)]
-            if ra[k][0] != rb[k][0]:
-                fields.append(f"split ({ra[k][0]} -> {rb[k][0]})")
-            changed.append({"from_id": ra[k][1], "to_id": rb[k][1], "fields": fields})
+            if r["split"] != r["split_b"]:
+                fields.append(f"split ({r['split']} -> {r['split_b']})")
+            changed.append({"from_id": r["id"], "to_id": r["id_b"], "fields": fields})
         result["configs"][config] = {
-            "n_added": len(added), "n_removed": len(removed), "n_changed": len(changed_keys),
-            "unchanged": len(set(ra) & set(rb)) - len(changed_keys),
+            "n_added": len(added), "n_removed": len(removed), "n_changed": len(changed_rows),
+            "unchanged": len(both) - len(changed_rows),
             "added": added[:detail], "removed": removed[:detail], "changed": changed,
         }
     ma, mb = registry.manifest(a), registry.manifest(b)

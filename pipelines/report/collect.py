@@ -43,15 +43,25 @@ def _fields(json_col: str, names: tuple[str, ...], prefix: str = "") -> list[pl.
     return [pl.col(json_col).str.json_path_match(f"$.{n}").fill_null("").alias(prefix + n) for n in names]
 
 
-def _scan(paths: list[Path], status: str, step: str) -> pl.LazyFrame:
+def _scan(paths: list[Path], status: str, step: str, component: str = "") -> pl.LazyFrame:
+    """One row per sample. A generator that gives up on a seed drops the seed itself (kind "seed"), so
+    such a row's process is the dropping step's component, and its function-calling case is in the
+    verdict's details rather than in the sample's meta."""
     last = pl.col("verdicts").list.last()
+    is_seed = pl.col("kind") == "seed"
+    generator = pl.col("provenance").str.json_path_match("$.generator").fill_null("")
+    case = pl.col("meta").str.json_path_match("$.case")
+    if status == "dropped":
+        generator = pl.when(is_seed).then(pl.lit(component)).otherwise(generator)
+        case = case.fill_null(last.struct.field("details").str.json_path_match("$.case"))
     return pl.scan_parquet(paths).select(
         "id", "kind",
         pl.lit(status).alias("status"),
         pl.lit(step).alias("step"),
         (last.struct.field("reason").fill_null("") if status == "dropped" else pl.lit("")).alias("reason"),
-        *_fields("provenance", ("generator", "model")),
-        pl.col("meta").str.json_path_match("$.case").fill_null("").alias("case"),
+        generator.alias("generator"),
+        *_fields("provenance", ("model",)),
+        case.fill_null("").alias("case"),
         *_fields("persona", ("id",) + PERSONA_ATTRIBUTES, prefix="persona_"),
         # The texts the diversity map embeds and the browser searches: every message, in order.
         pl.col("messages").list.eval(pl.element().struct.field("content")).list.join("\n").alias("text"),
@@ -121,14 +131,14 @@ def collect(run_dir: Path) -> RunData:
     for name in manifest["order"]:
         paths = StepDir(run_dir / manifest["steps"][name]["dir"]).reject_paths()
         if paths:
-            scans.append(_scan(paths, "dropped", name))
+            scans.append(_scan(paths, "dropped", name, manifest["steps"][name]["component"]))
     kept_from = kept_steps(manifest)
     kept = [p for name in kept_from for p in _outputs(run_dir, manifest["steps"][name])]
     if kept:
         # Two final steps may pass on the same samples (a writer and an export): each sample once.
         scans.append(_scan(kept, "kept", "+".join(kept_from)).unique("id", keep="first", maintain_order=True))
     samples = (pl.concat(scans).collect() if scans else _scan_schema())
-    samples = samples.filter(pl.col("kind") != "seed").with_row_index("row")
+    samples = samples.with_row_index("row")
     return RunData(run_dir, manifest, _step_rows(run_dir, manifest), samples, _evals(run_dir), _budget(manifest))
 
 
@@ -178,6 +188,9 @@ def _browser_row(raw: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
         "provenance": json.loads(raw["provenance"] or "{}"),
         "tools": [t.get("function", t).get("name", "?") for t in json.loads(raw["tools"] or "[]")],
         "messages": messages,
+        # A drop's details say what went wrong (a generator's trace of its attempt, the failing check).
         "verdicts": [{"filter": v["filter"], "keep": v["keep"], "reason": v["reason"] or "",
-                      "score": v["score"], "duplicate_of": v["duplicate_of"]} for v in raw["verdicts"]],
+                      "score": v["score"], "duplicate_of": v["duplicate_of"],
+                      "details": "" if v["keep"] or v["details"] in (None, "{}") else v["details"][:3000]}
+                     for v in raw["verdicts"]],
     }

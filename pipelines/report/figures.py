@@ -84,7 +84,7 @@ def yield_by_process(samples: pl.DataFrame) -> go.Figure:
 
 
 def yield_by_case(samples: pl.DataFrame) -> go.Figure:
-    calls = samples.filter((pl.col("kind") == "tool_use") & (pl.col("case") != ""))
+    calls = samples.filter(pl.col("case") != "")
     return _yield(calls, "case", "Function calling: yield per case")
 
 

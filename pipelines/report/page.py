@@ -47,7 +47,7 @@ def render(data: RunData, embedder: str, max_browser: int, max_map: int) -> str:
     figs: dict[str, Any] = {"funnel": figures.funnel(data.steps), "drops": figures.drops(data.steps)}
     if len(samples):
         figs["yield_process"] = figures.yield_by_process(samples)
-    if len(samples.filter((pl.col("kind") == "tool_use") & (pl.col("case") != ""))):
+    if len(samples.filter(pl.col("case") != "")):
         figs["yield_case"] = figures.yield_by_case(samples)
     notices: dict[str, str] = {}
     bank = _bank(data)

@@ -24,6 +24,7 @@ steps:
   eval_after: {{use: eval.functional, after: [train], model_from: train, suites: [bfcl_simple, irrelevance],
                limit: 2, formats: [lfm2]}}
   compare: {{use: eval.compare, after: [eval_after], before: eval_before, after_eval: eval_after}}
+  report: {{use: report.html, after: [compare]}}
 """
 
 
@@ -54,6 +55,12 @@ def test_loop_recipe_trains_evaluates_compares_and_resumes(tmp_path):
     for suite, c in compared.items():
         assert c["n"] == 2 and c["before"] == before["best"][suite]["accuracy"]
         assert c["after"] == after["best"][suite]["accuracy"] and c["ci"][0] <= c["delta"] <= c["ci"][1]
+    # The run report shows both evals and the comparison, with the comparison's own numbers.
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    evals = html[html.index('<section id="evals">'):html.index('<section id="samples">')]
+    assert "eval-eval_before" in evals and "eval-eval_after" in evals and "compare-compare" in evals
+    for suite, c in compared.items():
+        assert f"<td>{suite}</td><td class=\"n\">2</td><td class=\"n\">{c['before']:.3f}</td>" in evals
     status = refinery("status", str(run_dir))
     assert status.returncode == 0 and "before and after training" in status.stdout and "bfcl_simple" in status.stdout
 

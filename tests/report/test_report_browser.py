@@ -11,51 +11,16 @@ from pathlib import Path
 import pytest
 
 from pipelines.report.page import build_report
-from review_ui.system import ensure_debian_package
+from tests.report.browser import FIGURE_STATE, chromium, open_offline
 from tests.report.test_report import step_stats
-from tests.review_ui.test_review_browser import CHROMIUM_FLAGS
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
-
-# Per figure div: the figure's name, whether Plotly drew it (its SVG root), how many data points its
-# visible traces carry as Plotly read them (_fullData: numpy arrays arrive base64-encoded in the JSON),
-# and how many marks it drew (bars, scatter traces, WebGL canvases).
-FIGURE_STATE = """() => Array.from(document.querySelectorAll('[data-fig]')).map(d => ({
-  name: d.dataset.fig,
-  drawn: d.querySelectorAll('.main-svg').length > 0,
-  points: (d._fullData || []).filter(t => t.visible === true).reduce((n, t) => n + (t._length || 0), 0),
-  marks: d.querySelectorAll('.point, .scatterlayer .trace, .gl-container canvas').length,
-}))"""
 
 
 @pytest.fixture()
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    chromium = ensure_debian_package("chromium", "chromium")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
-
-
-def open_offline(browser, path: Path):
-    """A page with the network cut off: any request that is not the file itself is aborted and recorded."""
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    problems, fetched = [], []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
-
-    def route(r):
-        if r.request.url.startswith("file://"):
-            return r.continue_()
-        fetched.append(r.request.url)
-        return r.abort()
-
-    page.route("**/*", route)
-    page.goto(path.as_uri())
-    page.wait_for_load_state("load")
-    return page, problems, fetched
 
 
 def test_the_report_opens_offline_draws_every_figure_and_a_bar_click_filters_the_samples(browser, report_run):

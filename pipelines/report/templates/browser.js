@@ -19,7 +19,7 @@
     for (const name of SELECTS) {
       const el = form.elements[name];
       const values = Array.from(new Set(SAMPLES.map((s) => field(s, name)))).filter((v) => v !== "").sort();
-      el.innerHTML = "";
+      el.replaceChildren();
       el.add(new Option("any", ""));
       for (const v of values) el.add(new Option(v, v));
     }
@@ -44,6 +44,7 @@
 
   function card(s) {
     const box = el("article", "sample " + s.status);
+    const drop = s.verdicts.length && !s.verdicts[s.verdicts.length - 1].keep ? s.verdicts[s.verdicts.length - 1] : null;
     box.dataset.id = s.id;
     const head = el("div", "sample-head");
     head.append(el("span", "badge " + s.status, s.status === "kept" ? "kept" : "dropped at " + s.step + ": " + (s.reason || "(no reason)")));
@@ -61,12 +62,15 @@
       for (const c of m.tool_calls || []) turn.append(el("div", "call", c.name + "(" + JSON.stringify(c.arguments) + ")"));
       box.append(turn);
     }
+    if (!s.messages.length && drop) box.append(el("p", "note", "The step dropped its seed: what it tried is in the verdict's details below."));
     const verdicts = el("details", "verdicts");
+    if (!s.messages.length) verdicts.open = true;
     verdicts.append(el("summary", null, "verdicts and provenance"));
     for (const v of s.verdicts) {
       const line = (v.keep ? "kept by " : "dropped by ") + v.filter + (v.reason ? ": " + v.reason : "") +
         (v.score !== null ? " (score " + v.score + ")" : "") + (v.duplicate_of ? " duplicate of " + v.duplicate_of : "");
       verdicts.append(el("div", v.keep ? "v-keep" : "v-drop", line));
+      if (v.details) verdicts.append(el("pre", "v-details", v.details));
     }
     verdicts.append(el("pre", null, JSON.stringify(s.provenance, null, 1)));
     box.append(verdicts);
