@@ -191,6 +191,11 @@ def _browser_row(raw: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
         # A drop's details say what went wrong (a generator's trace of its attempt, the failing check).
         "verdicts": [{"filter": v["filter"], "keep": v["keep"], "reason": v["reason"] or "",
                       "score": v["score"], "duplicate_of": v["duplicate_of"],
-                      "details": "" if v["keep"] or v["details"] in (None, "{}") else v["details"][:3000]}
+                      "details": "" if v["keep"] or v["details"] in (None, "{}") else _pretty(v["details"])}
                      for v in raw["verdicts"]],
     }
+
+
+def _pretty(details: str, limit: int = 4000) -> str:
+    text = json.dumps(json.loads(details), indent=1, ensure_ascii=False)
+    return text if len(text) <= limit else text[:limit] + "\n…"

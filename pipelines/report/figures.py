@@ -27,7 +27,8 @@ KEPT, DROPPED = "#2ca02c", "#d62728"
 
 def _layout(fig: go.Figure, title: str, height: int = 380, **kw: Any) -> go.Figure:
     fig.update_layout(title={"text": title, "x": 0.01}, height=height, margin={"l": 60, "r": 20, "t": 60, "b": 60},
-                      template="plotly_white", legend={"orientation": "h", "y": -0.2}, **kw)
+                      template="plotly_white", legend={"orientation": "h", "y": -0.2})
+    fig.update_layout(**kw)
     return fig
 
 
@@ -104,19 +105,18 @@ def persona_coverage(kept: pl.DataFrame, bank: pl.DataFrame, attributes: Sequenc
         titles.append(f"{a}: {covered} of {len(values)} values covered")
         n = max(1, len(with_persona))
         bars.append((values[:top], bank_share[:top], [counts.get(v, 0) / n for v in values[:top]]))
-    cols = 2
-    rows = (len(attributes) + cols - 1) // cols
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, vertical_spacing=0.22)
+    # One row per attribute: region names are long, and side-by-side subplots squeeze their labels.
+    fig = make_subplots(rows=len(attributes), cols=1, subplot_titles=titles, vertical_spacing=0.3 / len(attributes))
     for i, (values, bank_share, kept_share) in enumerate(bars):
-        r, c = i // cols + 1, i % cols + 1
-        fig.add_bar(name="bank", x=values, y=bank_share, marker_color="#bdbdbd", row=r, col=c,
-                    showlegend=i == 0, legendgroup="bank")
-        fig.add_bar(name="kept samples", x=values, y=kept_share, marker_color=KEPT, row=r, col=c,
-                    showlegend=i == 0, legendgroup="kept")
+        labels = [v if len(v) <= 30 else v[:29] + "…" for v in values]
+        fig.add_bar(name="bank", x=labels, y=bank_share, marker_color="#bdbdbd", row=i + 1, col=1,
+                    showlegend=i == 0, legendgroup="bank", hovertext=values)
+        fig.add_bar(name="kept samples", x=labels, y=kept_share, marker_color=KEPT, row=i + 1, col=1,
+                    showlegend=i == 0, legendgroup="kept", hovertext=values)
     fig.update_yaxes(tickformat=".0%")
-    fig.update_xaxes(tickangle=-35, tickfont={"size": 10})
+    fig.update_xaxes(tickangle=-30, tickfont={"size": 10})
     return _layout(fig, f"Persona coverage: {len(with_persona)} kept samples with a persona, against the bank",
-                   320 * rows, barmode="group")
+                   300 * len(attributes), barmode="group", legend={"orientation": "h", "y": 1.06, "x": 0.5})
 
 
 def diversity_map(points: np.ndarray, frame: pl.DataFrame, note: str) -> go.Figure:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +26,14 @@ EMBEDDERS = ("static", "minilm")
 
 
 def build_report(run_dir: Path, out: Path | None = None, embedder: str = "static", max_browser: int = 2000,
-                 max_map: int = 5000) -> Path:
-    """Write the report of `run_dir` to `out` (default RUN_DIR/report.html), atomically; return its path."""
+                 max_map: int = 5000, during_run: bool = False) -> Path:
+    """Write the report of `run_dir` to `out` (default RUN_DIR/report.html), atomically; return its path.
+    `during_run`: written by the run's own report step, so the run's status is still "running"."""
     if embedder not in EMBEDDERS:
         raise ValueError(f"embedder must be one of {', '.join(EMBEDDERS)}, got {embedder!r}")
     data = collect(run_dir)
     out = Path(out) if out else Path(run_dir) / "report.html"
-    html = render(data, embedder, max_browser, max_map)
+    html = render(data, embedder, max_browser, max_map, during_run)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     tmp.write_text(html, encoding="utf-8")
@@ -39,7 +41,7 @@ def build_report(run_dir: Path, out: Path | None = None, embedder: str = "static
     return out
 
 
-def render(data: RunData, embedder: str, max_browser: int, max_map: int) -> str:
+def render(data: RunData, embedder: str, max_browser: int, max_map: int, during_run: bool = False) -> str:
     import jinja2
     import plotly.offline
 
@@ -76,6 +78,8 @@ def render(data: RunData, embedder: str, max_browser: int, max_map: int) -> str:
         figures={k: json.loads(f.to_json()) for k, f in figs.items()},
         notices=notices,
         summary=_summary(data),
+        during_run=during_run,
+        written=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         steps=data.steps,
         diversity=diversity,
         backends=_backends(data.steps),

@@ -50,5 +50,5 @@ class Report(Step):
         path = Path(self.params.path)
         p = self.params
         build_report(self.ctx.run_dir, path if path.is_absolute() else self.ctx.run_dir / path,
-                     p.embedder, p.max_browser, p.max_map)
+                     p.embedder, p.max_browser, p.max_map, during_run=True)
         return [None] * len(keys)

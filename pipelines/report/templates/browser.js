@@ -110,6 +110,8 @@
   for (const div of document.querySelectorAll("[data-fig]")) {
     const name = div.dataset.fig;
     const fig = FIGURES[name];
+    // responsive: Plotly resizes to its div on window resizes, so the div keeps the figure's own height.
+    if (fig.layout.height) div.style.height = fig.layout.height + "px";
     Plotly.newPlot(div, fig.data, fig.layout, {responsive: true, displaylogo: false});
     if (CLICKS[name]) {
       div.on("plotly_click", (event) => {
