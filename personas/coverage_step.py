@@ -6,7 +6,8 @@ and how diverse its samples are.
 It passes every sample on unchanged and writes, for the samples it saw:
 - per persona attribute: values covered out of the bank's vocabulary, counts, max/min balance;
 - distinct personas, samples per generator and per kind;
-- with `embeddings: true` (all-MiniLM-L6-v2, offline): the Vendi score ("effective number of distinct
+- with `embeddings: true` (all-MiniLM-L6-v2 offline, or `embedder: static` for the model2vec model of
+  filters/embeddings.py, for runs too big for MiniLM): the Vendi score ("effective number of distinct
   items") and mean nearest-neighbour cosine similarity of the distinct persona descriptions and of the
   sample texts, and distinct-2 (distinct word bigrams / all bigrams) of the sample texts.
 
@@ -22,7 +23,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -46,6 +47,7 @@ def distinct_n(texts: list[str], n: int = 2) -> float:
 class CoverageParams(Params):
     attributes: list[str] = Field(default_factory=lambda: list(ATTRIBUTE_FIELDS))
     embeddings: bool = Field(True, description="also compute embedding diversity (loads all-MiniLM-L6-v2)")
+    embedder: Literal["minilm", "static"] = Field("minilm", description="minilm, or static (model2vec, ~70x faster)")
     max_texts: int = Field(5000, ge=1, description="embed at most this many sample texts")
 
     @field_validator("attributes")
@@ -58,7 +60,7 @@ class CoverageParams(Params):
 
 
 def coverage_report(personas: dict[str, dict[str, Any]], texts: list[str], counts: dict[str, Counter],
-                    attributes: list[str], embeddings: bool) -> dict[str, Any]:
+                    attributes: list[str], embeddings: bool, embedder: str = "minilm") -> dict[str, Any]:
     from personas.sampler import coverage
 
     report: dict[str, Any] = {
@@ -73,7 +75,7 @@ def coverage_report(personas: dict[str, dict[str, Any]], texts: list[str], count
         from personas.embeddings import embed, nearest_neighbour_similarity, vendi_score
 
         for name, items in (("personas", [p.get("description", "") for p in personas.values()]), ("texts", texts)):
-            vectors = embed(items)
+            vectors = embed(items, embedder)
             report[f"vendi_{name}"] = round(vendi_score(vectors), 4)
             report[f"nn_similarity_{name}"] = round(nearest_neighbour_similarity(vectors), 4)
     return report
@@ -89,7 +91,8 @@ class PersonaCoverage(Step):
         from pathlib import Path
 
         here = Path(__file__).parent
-        return [here / "embeddings.py", here / "sampler.py"]
+        return [here / "embeddings.py", here / "sampler.py", here.parent / "filters" / "embeddings.py",
+                here.parent / "filters" / "diversity_metrics.py"]
 
     def run(self, samples: Iterator[Sample]) -> Iterator[Sample]:
         p = self.params
@@ -104,7 +107,7 @@ class PersonaCoverage(Step):
             counts["generator"][str(s.provenance.get("generator"))] += 1
             counts["kind"][s.kind] += 1
             yield s
-        report = coverage_report(personas, texts, counts, p.attributes, p.embeddings)
+        report = coverage_report(personas, texts, counts, p.attributes, p.embeddings, p.embedder)
         out = self.ctx.run_dir / "coverage" / f"{self.ctx.step_name}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")

