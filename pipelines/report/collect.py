@@ -138,6 +138,11 @@ def collect(run_dir: Path) -> RunData:
         # Two final steps may pass on the same samples (a writer and an export): each sample once.
         scans.append(_scan(kept, "kept", "+".join(kept_from)).unique("id", keep="first", maintain_order=True))
     samples = (pl.concat(scans).collect() if scans else _scan_schema())
+    # A sample one final step passed on and another final step dropped (a writer keeps what an export's
+    # validation drops) is reported once, as dropped, with the reason. (Only final steps: an exact
+    # duplicate dropped upstream has the same id as the copy that was kept.)
+    dropped_ids = samples.filter((pl.col("status") == "dropped") & pl.col("step").is_in(kept_from))["id"]
+    samples = samples.filter((pl.col("status") == "dropped") | ~pl.col("id").is_in(dropped_ids.implode()))
     samples = samples.with_row_index("row")
     return RunData(run_dir, manifest, _step_rows(run_dir, manifest), samples, _evals(run_dir), _budget(manifest))
 

@@ -52,11 +52,15 @@ def render(data: RunData, embedder: str, max_browser: int, max_map: int, during_
     if len(samples.filter(pl.col("case") != "")):
         figs["yield_case"] = figures.yield_by_case(samples)
     notices: dict[str, str] = {}
-    bank = _bank(data)
-    if len(kept.filter(pl.col("persona_id") != "")) and bank is not None:
-        figs["personas"] = figures.persona_coverage(kept, bank, PERSONA_ATTRIBUTES)
+    bank, bank_problem = _bank(data)
+    if not len(kept):
+        notices["personas"] = "No sample was kept."
+    elif not len(kept.filter(pl.col("persona_id") != "")):
+        notices["personas"] = "No kept sample carries a persona."
+    elif bank is None:
+        notices["personas"] = f"The persona bank could not be read: {bank_problem}"
     else:
-        notices["personas"] = "No kept sample carries a persona." if len(kept) else "No sample was kept."
+        figs["personas"] = figures.persona_coverage(kept, bank, PERSONA_ATTRIBUTES)
     diversity, projected = _diversity(kept, embedder, max_map)
     if projected is not None:
         figs["map"] = figures.diversity_map(*projected)
@@ -110,7 +114,7 @@ def _summary(data: RunData) -> dict[str, Any]:
             "yield_share": kept / len(samples) if len(samples) else 0.0, "top_drops": top}
 
 
-def _bank(data: RunData) -> pl.DataFrame | None:
+def _bank(data: RunData) -> tuple[pl.DataFrame | None, str]:
     """The persona bank the run sampled from (the first persona step's `bank`, else the shipped one)."""
     from personas.bank import load_bank
 
@@ -119,9 +123,9 @@ def _bank(data: RunData) -> pl.DataFrame | None:
              if isinstance(s, dict) and str(s.get("use", "")).startswith("personas.")]
     try:
         bank = load_bank(next((b for b in banks if b), None))
-    except (OSError, ValueError):
-        return None
-    return pl.DataFrame([{a: getattr(p, a) or "" for a in PERSONA_ATTRIBUTES} for p in bank])
+    except (OSError, ValueError) as e:
+        return None, str(e)
+    return pl.DataFrame([{a: getattr(p, a) or "" for a in PERSONA_ATTRIBUTES} for p in bank]), ""
 
 
 def _diversity(kept: pl.DataFrame, embedder: str, max_map: int) -> tuple[dict[str, Any], tuple | None]:

@@ -25,7 +25,7 @@ steps:
   exact: {{use: filter.exact_dedup, after: [tool_calls]}}
   final: {{use: io.write_jsonl, after: [exact]}}
   report: {{use: report.html, after: [final]}}
-"""
+{extra}"""
 
 
 def write_samples(path: Path) -> dict[str, int]:
@@ -46,11 +46,11 @@ def write_samples(path: Path) -> dict[str, int]:
     return planted
 
 
-def make_run(root: Path, min_chars: int = 2) -> Path:
+def make_run(root: Path, min_chars: int = 2, extra: str = "") -> Path:
     samples = root / "samples.jsonl"
     write_samples(samples)
     recipe = root / "recipe.yaml"
-    recipe.write_text(RECIPE.format(samples=samples, min_chars=min_chars), encoding="utf-8")
+    recipe.write_text(RECIPE.format(samples=samples, min_chars=min_chars, extra=extra), encoding="utf-8")
     run_dir = root / "run"
     run_recipe(load_recipe(recipe), run_dir, workers=2)
     return run_dir

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pipelines.core.store import read_run_manifest
 from pipelines.report.page import build_report
+from tests.report.conftest import make_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,3 +75,15 @@ def test_a_run_that_kept_nothing_says_where_everything_went(empty_run, tmp_path)
     assert 'id="no-kept"' in html
     assert re.search(r"length: turn_too_short \(\d+\)", html), "the top drop reason is named"
     assert "The map needs at least 3 kept samples; this run kept 0." in html
+
+
+def test_a_sample_one_final_step_kept_and_another_dropped_counts_once_as_dropped(tmp_path):
+    """Two final steps read the same samples: the writer keeps them all, a stricter length check drops
+    the short ones. Those are reported dropped (with the reason), never also kept."""
+    run_dir = make_run(tmp_path, extra="  strict: {use: filter.length, after: [exact], min_chars: 60}\n")
+    html = build_report(run_dir, tmp_path / "r.html").read_text(encoding="utf-8")
+    samples = embedded(html, "samples")
+    strict = {s["id"] for s in samples if s["step"] == "strict"}
+    kept = [s["id"] for s in samples if s["status"] == "kept"]
+    assert strict and not strict & set(kept)
+    assert len(kept) + len(strict) == step_stats(run_dir)["exact"]["out"] and len(kept) == len(set(kept))
