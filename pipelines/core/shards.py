@@ -158,12 +158,16 @@ def read_shard(path: Path) -> Iterator[Sample]:
             yield from_row(row)
 
 
-def write_json_atomic(path: Path, value: Any) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False), encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     _fsync(tmp)
     os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, value: Any) -> None:
+    write_text_atomic(path, json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False))
 
 
 def write_pickle_atomic(path: Path, value: Any) -> None:

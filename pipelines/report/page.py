@@ -10,7 +10,7 @@ pairs so every reason has samples to show. Counts, funnels and yields are always
 from __future__ import annotations
 
 import json
-import os
+import math
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from pipelines.core.shards import write_text_atomic
 from pipelines.report import figures
 from pipelines.report.collect import PERSONA_ATTRIBUTES, RunData, collect, full_samples
 
@@ -34,10 +35,7 @@ def build_report(run_dir: Path, out: Path | None = None, embedder: str = "static
     data = collect(run_dir)
     out = Path(out) if out else Path(run_dir) / "report.html"
     html = render(data, embedder, max_browser, max_map, during_run)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, out)
+    write_text_atomic(out, html)
     return out
 
 
@@ -132,7 +130,7 @@ def _diversity(kept: pl.DataFrame, embedder: str, max_map: int) -> tuple[dict[st
     """Vendi score and distinct-n per process over (at most max_map of) the kept samples, and their 2-D
     PCA projection for the map. PCA, not t-SNE or UMAP: deterministic, linear (distances on the map mean
     what they look like), and a second on 5,000 points."""
-    from filters.diversity_metrics import distinct_n, vendi_score
+    from filters.diversity_metrics import diversity_report
 
     if len(kept) < 3:
         return {"notice": f"The map needs at least 3 kept samples; this run kept {len(kept)}."}, None
@@ -146,17 +144,13 @@ def _diversity(kept: pl.DataFrame, embedder: str, max_map: int) -> tuple[dict[st
     from sklearn.decomposition import PCA
 
     points = PCA(n_components=2, random_state=0).fit_transform(emb)
-    per = []
-    for g in sorted(shown["generator"].unique().to_list()):
-        idx = np.flatnonzero((shown["generator"] == g).to_numpy())
-        texts = [shown["text"][int(i)] for i in idx]
-        per.append({"process": g or "(none)", "n": len(idx), "vendi": round(vendi_score(emb[idx]), 2),
-                    "distinct_1": round(distinct_n(texts, 1), 3), "distinct_2": round(distinct_n(texts, 2), 3)})
+    texts, processes = shown["text"].to_list(), [g or "(none)" for g in shown["generator"].to_list()]
+    # The same metrics as `refinery diversity` (filters/diversity_metrics.py), per process and overall.
+    metrics = diversity_report(texts, emb, {"process": processes}, clusters=max(1, int(math.sqrt(len(texts)))))
+    per = [{"process": g, **m} for g, m in metrics["groups"]["process"].items()]
+    everything = {"process": "all kept", **metrics["overall"]}
     note = (f"{len(shown):,} of {len(kept):,} kept samples" + (" (a seeded random sample)" if len(shown) < len(kept) else "")
             + f", {embedder} embeddings, PCA to 2-D")
-    everything = {"process": "all kept", "n": len(shown), "vendi": round(vendi_score(emb), 2),
-                  "distinct_1": round(distinct_n(shown["text"].to_list(), 1), 3),
-                  "distinct_2": round(distinct_n(shown["text"].to_list(), 2), 3)}
     return {"rows": per + [everything], "note": note}, (points, shown, note)
 
 
