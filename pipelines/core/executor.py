@@ -85,7 +85,9 @@ class Executor:
         return {
             "step": name, "component": s.component, "params": s.params, "llm": s.llm,
             "recipe": self.recipe.name, "fingerprint": self.fps[name], "run_dir": str(self.run_dir),
-            "step_root": str(self.dirs[name].root), "shard_size": self.recipe.shard_size, **extra,
+            "step_root": str(self.dirs[name].root), "shard_size": self.recipe.shard_size,
+            # Ray's workers may sit on several machines: each writes a request-cache part of its own.
+            "cache": "parts" if self.kind == "ray" else "shared", **extra,
         }
 
     # ---- run --------------------------------------------------------------------------------------
@@ -133,6 +135,7 @@ class Executor:
                 for fut in pool.wait(list(futures)):
                     name, shard = futures.pop(fut)
                     out = pool.result(fut)  # a TaskError propagates and stops the run
+                    self._count_spend(name, out)
                     if isinstance(shard, str):  # a split barrier's keys or decide phase
                         self._advance_split(name, shard, pool, futures)
                         self._maybe_finish(name, open_shards, done, result)
@@ -155,6 +158,10 @@ class Executor:
                 raise RunFailed(f"{first} (traceback: {self.run_dir / 'error.log'})") from None
             raise
         pool.close()
+        if self.kind == "ray" and self._uses_llm():  # every task is done: fold the workers' cache parts in
+            from pipelines.llm.cache import init_cache
+
+            init_cache(self.run_dir / "llm_cache.sqlite")
         write_run_manifest(self.run_dir, self._manifest("finished", started))
         return result
 
@@ -162,12 +169,33 @@ class Executor:
         """Create what every worker shares before any worker starts, so none of them races to create it.
 
         Today that is the run directory's request cache (workers still open it safely on their own; this
-        just takes the race off a fresh run's first seconds).
+        just takes the race off a fresh run's first seconds), with the cache parts of an earlier Ray run
+        folded in; on Ray, also the driver's budget count, which starts from what the cache holds.
         """
-        if any(s.cls.uses_llm for s in self.recipe.steps.values()):
-            from pipelines.llm.cache import init_cache  # core does not import the LLM layer at module level
+        self._budget = None
+        if self._uses_llm():
+            # core does not import the LLM layer at module level
+            from pipelines.llm.budget import DriverBudget
+            from pipelines.llm.cache import init_cache, spent
 
-            init_cache(self.run_dir / "llm_cache.sqlite")
+            cache = self.run_dir / "llm_cache.sqlite"
+            init_cache(cache)
+            if self.kind == "ray":
+                self._budget = DriverBudget(*spent(cache), where=str(self.run_dir))
+
+    def _uses_llm(self) -> bool:
+        return any(s.cls.uses_llm for s in self.recipe.steps.values())
+
+    def _count_spend(self, name: str, out: Any) -> None:
+        """Ray: the driver adds up what finished tasks spent and stops the run at a step's budget."""
+        if self._budget is None or not isinstance(out, dict):
+            return
+        from pipelines.llm.errors import BudgetExceeded
+
+        try:
+            self._budget.add(self.recipe.steps[name].llm, out.get("stats", out).get("counters", {}))
+        except BudgetExceeded as e:  # worded as when a worker raises it
+            raise RunFailed(f"step {name!r}: BudgetExceeded: {e}") from None
 
     def _inputs(self, name: str) -> list[str]:
         return [str(p) for a in self.recipe.steps[name].after for p in self.dirs[a].output_paths()]

@@ -49,6 +49,8 @@ class StepContext:
     llm_config: dict[str, Any] | None = None
     # Free-form counters a step may add to its stats (e.g. "cache_hits"); merged across shards.
     counters: Counter = field(default_factory=Counter)
+    # The ray executor's workers each write a request-cache part of their own (pipelines.llm.cache_parts).
+    own_cache_part: bool = False
     _llm: Any = None
 
     @property
@@ -59,8 +61,15 @@ class StepContext:
                 raise RuntimeError(f"step {self.step_name!r} needs a model but the recipe has no llm: block")
             from pipelines.llm.factory import build_client
 
-            self._llm = build_client(self.llm_config, cache_path=self.run_dir / "llm_cache.sqlite")
+            self._llm = build_client(self.llm_config, cache_path=self.run_dir / "llm_cache.sqlite",
+                                     own_part=self.own_cache_part)
         return self._llm
+
+    def end_task(self) -> None:
+        """After each task: a worker's cache part is closed, so the driver can fold it in after the last."""
+        release = getattr(self._llm, "release", None)
+        if release is not None:
+            release()
 
     def close(self) -> None:
         if self._llm is not None:

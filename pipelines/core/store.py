@@ -2,6 +2,7 @@
 
     RUN_DIR/run.json                     the resolved recipe, each step's fingerprint and folder, run state
     RUN_DIR/llm_cache.sqlite             per-request model cache shared by every run of this directory
+    RUN_DIR/llm_cache.parts/             Ray only: each worker's own cache part, folded in by the driver
     RUN_DIR/steps/NAME-FP/shards/N.parquet   output shards
     RUN_DIR/steps/NAME-FP/rejects/N.parquet  dropped samples with the verdicts that dropped them
     RUN_DIR/steps/NAME-FP/stats/N.json       per-shard stats and the sha256 of both files (map steps)

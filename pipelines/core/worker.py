@@ -41,6 +41,7 @@ def _build_step(task: dict[str, Any]) -> Step:
             fingerprint=task["fingerprint"],
             run_dir=Path(task["run_dir"]),
             llm_config=task["llm"],
+            own_cache_part=task.get("cache") == "parts",
         )
         step = cls(cls.Params(**task["params"]), ctx)
         _STEPS[task["fingerprint"]] = step
@@ -73,6 +74,10 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
     except Exception as e:  # re-raised with where it happened; the executor stops the run with it
         where = f"step {task['step']!r}" + (f" shard {task['shard']}" if task["type"] == "map" else "")
         raise TaskError(f"{where}: {type(e).__name__}: {e}\n{traceback.format_exc()}") from None
+    finally:
+        step = _STEPS.get(task["fingerprint"])
+        if step is not None:
+            step.ctx.end_task()
 
 
 def _keys(step: Step, sd: StepDir, task: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,11 @@ with a larger budget resumes, and cached answers cost nothing against it.
 
 Overshoot is bounded: requests already in flight when the limit is crossed finish and are counted (at most
 `concurrency` requests per worker process, or one batch for vLLM/transformers).
+
+On the ray executor each worker writes its own cache part (`pipelines.llm.cache_parts`) and cannot see the
+others' rows while they run: a worker's guard counts what earlier runs spent plus its own spending, and
+the driver counts every finished task's tokens against the same limits (`check_spent`), so the run stops
+at most the tasks in flight past the limit.
 """
 
 from __future__ import annotations
@@ -31,6 +36,16 @@ class BudgetGuard:
     def active(self) -> bool:
         return self.max_total_tokens is not None or self.max_cost is not None
 
+    def baseline(self, conn: sqlite3.Connection) -> None:
+        """Add what another file's calls log holds (a read-only main cache), without tracking its ids."""
+        tokens, cost = conn.execute(
+            "SELECT COALESCE(SUM(tokens_in + tokens_out), 0), COALESCE(SUM(cost), 0) FROM calls").fetchone()
+        self.tokens += tokens
+        self.cost += cost
+
+    def reset(self) -> None:
+        self._last_id, self.tokens, self.cost = 0, 0, 0.0
+
     def refresh(self, conn: sqlite3.Connection) -> None:
         row = conn.execute(
             "SELECT COALESCE(SUM(tokens_in + tokens_out), 0), COALESCE(SUM(cost), 0), MAX(id) "
@@ -45,6 +60,10 @@ class BudgetGuard:
         if not self.active:
             return
         self.refresh(db())
+        self.check_spent()
+
+    def check_spent(self) -> None:
+        """Raise BudgetExceeded if `tokens` or `cost` (however they were summed) reached a limit."""
         if self.max_total_tokens is not None and self.tokens >= self.max_total_tokens:
             raise BudgetExceeded(
                 f"token budget spent: {self.tokens:,} of {self.max_total_tokens:,} tokens (llm.max_total_tokens) "
@@ -53,3 +72,21 @@ class BudgetGuard:
             raise BudgetExceeded(
                 f"cost budget spent: {self.cost:.4f} of {self.max_cost:.4f} (llm.max_cost) in {self.where}; "
                 "finished work is kept: raise the budget and rerun to resume")
+
+
+class DriverBudget:
+    """The ray executor's driver's count: what the run directory's cache held when the run started plus
+    every finished task's tokens and cost (its stats), checked against the limits of the step whose task
+    it was. Workers there cannot read each other's cache parts, so their own guards see only their share."""
+
+    def __init__(self, tokens: int, cost: float, where: str) -> None:
+        self.tokens, self.cost, self.where = tokens, cost, where
+
+    def add(self, llm: dict | None, counters: dict) -> None:
+        self.tokens += counters.get("llm_tokens_in", 0) + counters.get("llm_tokens_out", 0)
+        self.cost += counters.get("llm_cost", 0.0)
+        if llm is None:
+            return
+        guard = BudgetGuard(llm.get("max_total_tokens"), llm.get("max_cost"), self.where)
+        guard.tokens, guard.cost = self.tokens, self.cost
+        guard.check_spent()

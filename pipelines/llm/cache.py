@@ -8,6 +8,10 @@ transaction holding both the cached answer and its `calls` log row, so a process
 leaves either the whole entry or nothing. The `calls` table logs each request that reached the model,
 with the tokens and cost it took and, when it failed, why: that is how tests and benchmarks prove that no
 prompt was answered twice, and what the run directory's budget (`pipelines.llm.budget`) is summed from.
+
+That one shared file is right for workers on one machine (the local executor). Workers on several
+machines (the ray executor) each write a part of their own instead and read the main file read-only; the
+driver folds the parts in when no task runs (`pipelines.llm.cache_parts`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from pipelines.llm import cache_parts
 from pipelines.llm.accounting import cost_of, has_prices, snake
 from pipelines.llm.budget import BudgetGuard
 from pipelines.llm.client import Completion, LLMClient, LLMConfig, OnResult, Request, Result
@@ -97,14 +102,20 @@ def _set_up(conn: sqlite3.Connection) -> None:
                     raise
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, own: bool = False) -> sqlite3.Connection:
+    """A connection to a cache file; `own`: a per-worker part that no other process opens while it lives."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # isolation_level=None: no implicit transactions; we open them explicitly with BEGIN IMMEDIATE.
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
     try:
+        if own:
+            cache_parts.exclusive(conn)
         conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
         # NORMAL is crash-safe for process kills under WAL (only an OS crash may lose the last commits).
         conn.execute("PRAGMA synchronous=NORMAL")
+        if own:
+            _set_up(conn)
+            return conn
         # Creating the file is serialised across processes with an advisory lock beside it, so a fresh
         # run directory's workers do not all race on the journal-mode switch; the retry covers whatever
         # the lock cannot (a filesystem without flock, another program opening the file).
@@ -133,9 +144,26 @@ def _file_lock(lock_path: Path):
         os.close(fd)  # closing releases the lock
 
 
-def init_cache(path: Path | str) -> None:
-    """Create the cache file (WAL, schema) before any worker opens it: called by the executor."""
-    _connect(Path(path)).close()
+def init_cache(path: Path | str) -> dict[str, int]:
+    """Create the cache file (WAL, schema) before any worker opens it, and fold in the per-worker parts an
+    earlier run left (`cache_parts.merge_parts`): called by the executor before the first task and, on
+    Ray, after the last."""
+    conn = _connect(Path(path))
+    try:
+        return cache_parts.merge_parts(conn, Path(path))
+    finally:
+        conn.close()
+
+
+def spent(cache_path: Path | str) -> tuple[int, float]:
+    """Tokens (in + out) and cost of every call the cache file logs."""
+    conn = _connect(Path(cache_path))
+    try:
+        tokens, cost = conn.execute(
+            "SELECT COALESCE(SUM(tokens_in + tokens_out), 0), COALESCE(SUM(cost), 0) FROM calls").fetchone()
+    finally:
+        conn.close()
+    return tokens, cost
 
 
 def cache_report(cache_path: Path | str) -> dict[str, int]:
@@ -200,10 +228,15 @@ class CachedClient(SingleRequests):
     # Backend counters the cache cannot see for itself, passed through by stats().
     _BACKEND_KEYS = ("retries", "structured_retries")
 
-    def __init__(self, backend: LLMClient, cache_path: Path | str, config: LLMConfig | None = None) -> None:
+    def __init__(self, backend: LLMClient, cache_path: Path | str, config: LLMConfig | None = None,
+                 own_part: bool = False) -> None:
         self.backend = backend
         self.cache_path = Path(cache_path)
         self.config = config if config is not None else getattr(backend, "config", None)
+        # own_part (the ray executor): write a part of this process's own, read the main file read-only.
+        self.own_part = own_part
+        self._part: Path | None = None
+        self._main: sqlite3.Connection | None = None
         self._conn: sqlite3.Connection | None = None
         self._conn_pid = -1
         self._lock = threading.Lock()  # one connection per client; backends may call back from threads
@@ -221,11 +254,37 @@ class CachedClient(SingleRequests):
         return self.backend.model_id
 
     def _db(self) -> sqlite3.Connection:
-        # A connection must not cross fork(): a child gets its own.
+        """The connection answers are written to. It must not cross fork(): a child gets its own (and, with
+        own_part, a part of its own)."""
         if self._conn is None or self._conn_pid != os.getpid():
-            self._conn = _connect(self.cache_path)
+            if self.own_part:
+                if self._part is None or self._conn_pid != os.getpid():
+                    self._part = cache_parts.new_part_path(self.cache_path)
+                self._conn = _connect(self._part, own=True)
+                self._main = cache_parts.open_read_only(self.cache_path)
+                if self._main is not None and self.budget.active:
+                    self.budget.baseline(self._main)  # what earlier runs spent, summed once per task
+            else:
+                self._conn = _connect(self.cache_path)
             self._conn_pid = os.getpid()
         return self._conn
+
+    def _lookup(self, key: str) -> str | None:
+        row = self._db().execute("SELECT completions FROM entries WHERE key = ?", (key,)).fetchone()
+        if row is None and self._main is not None:
+            row = self._main.execute("SELECT completions FROM entries WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def release(self) -> None:
+        """Close the part between tasks (own_part), so the driver can fold it once the last task is done."""
+        if not self.own_part:
+            return
+        with self._lock:
+            for conn in (self._conn, self._main):
+                if conn is not None and self._conn_pid == os.getpid():
+                    conn.close()
+            self._conn = self._main = None
+            self.budget.reset()
 
     def generate(self, requests: Sequence[Request], on_result: OnResult | None = None) -> list[Result]:
         """Results in request order: cache hits at once, misses from the backend (stored as they arrive).
@@ -238,17 +297,16 @@ class CachedClient(SingleRequests):
         waiting: dict[str, list[int]] = {}
         with self._lock:
             self._stats["requests"] += len(requests)
-            db = self._db()
             for i, key in enumerate(keys):
                 if key in waiting:  # the same request twice in one batch: ask once, answer both
                     waiting[key].append(i)
                     continue
-                row = db.execute("SELECT completions FROM entries WHERE key = ?", (key,)).fetchone()
-                if row is None:
+                blob = self._lookup(key)
+                if blob is None:
                     waiting[key] = [i]
                 else:
                     self._stats["cache_hits"] += 1
-                    results[i] = _decode(row[0])
+                    results[i] = _decode(blob)
             self._stats["cache_hits"] += sum(len(ix) - 1 for ix in waiting.values())
         if waiting:
             self._ask(list(waiting), [requests[ix[0]] for ix in waiting.values()], waiting, results)
@@ -334,7 +392,8 @@ class CachedClient(SingleRequests):
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None and self._conn_pid == os.getpid():
-                self._conn.close()
-            self._conn = None
+            for conn in (self._conn, self._main):
+                if conn is not None and self._conn_pid == os.getpid():
+                    conn.close()
+            self._conn = self._main = None
         self.backend.close()

@@ -53,8 +53,9 @@ BACKENDS: dict[str, Callable[[LLMConfig], LLMClient]] = {
 }
 
 
-def build_client(config: dict[str, Any], cache_path: Path | None = None) -> LLMClient:
-    """Validate `config`, build its backend, and put the request cache in front when `cache_path` is given."""
+def build_client(config: dict[str, Any], cache_path: Path | None = None, own_part: bool = False) -> LLMClient:
+    """Validate `config`, build its backend, and put the request cache in front when `cache_path` is given
+    (`own_part`: this process writes a cache part of its own, as workers on a cluster do)."""
     cfg = LLMConfig(**config)
     try:
         constructor = BACKENDS[cfg.backend]
@@ -65,4 +66,4 @@ def build_client(config: dict[str, Any], cache_path: Path | None = None) -> LLMC
         return backend
     from pipelines.llm.cache import CachedClient
 
-    return CachedClient(backend, cache_path, cfg)
+    return CachedClient(backend, cache_path, cfg, own_part=own_part)

@@ -102,10 +102,12 @@ def _start(cmd):
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
-def _wait_for(run_dir, calls, p, timeout=900):
+def _wait_for_a_chat_shard(run_dir, p, timeout=900):
+    """Until the chat step has committed a shard. (On Ray the workers' cache parts are locked while their
+    tasks run, so a count of model calls is not readable mid-task; a committed shard is.)"""
     deadline = time.monotonic() + timeout
-    while model_calls(run_dir) < calls:
-        assert p.poll() is None, f"the run ended before {calls} model calls: {p.stderr.read()[-2000:]}"
+    while not list(run_dir.glob("steps/chat-*/stats/*.json")):
+        assert p.poll() is None, f"the run ended before a chat shard: {p.stderr.read()[-2000:]}"
         assert time.monotonic() < deadline
         time.sleep(0.05)
 
@@ -113,8 +115,8 @@ def _wait_for(run_dir, calls, p, timeout=900):
 @pytest.mark.slow
 def test_real_model_on_ray_driver_killed_and_worker_node_lost(cluster, tmp_path):
     """A quickstart-shaped recipe on the real embedded model: local and Ray give the same samples; the
-    driver SIGKILLed mid-run and rerun, and a worker node removed mid-run, change nothing and no prompt
-    reaches the model twice."""
+    driver SIGKILLed mid-run and rerun changes nothing and no prompt reaches the model twice; a worker node
+    removed mid-run changes nothing in the output."""
     c, worker = cluster
     reference = tmp_path / "local"
     r = subprocess.run([sys.executable, "-m", "pipelines.cli", *run_cmd("recipes/multi_turn.yaml", reference, *QUICK)],
@@ -124,26 +126,33 @@ def test_real_model_on_ray_driver_killed_and_worker_node_lost(cluster, tmp_path)
 
     killed = tmp_path / "driver-killed"
     p = _start(_ray_llm_run(killed, c.address))
-    _wait_for(killed, 4, p)
+    _wait_for_a_chat_shard(killed, p)
     os.killpg(p.pid, signal.SIGKILL)  # the driver only: the cluster and its workers live on
     p.wait()
-    assert model_calls(killed) < total
+    # The workers answered into cache parts of their own; nothing is folded into the main file mid-run.
+    assert list((killed / "llm_cache.parts").glob("*.sqlite"))
+    assert 0 < model_calls(killed) < total
     r = subprocess.run(_ray_llm_run(killed, c.address), cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
     assert final_records(killed) == final_records(reference)
+    # The rerun folded the killed run's parts in first, so every answer they held was reused.
     report = cache_report(killed / "llm_cache.sqlite")
     assert report["prompts_sent_twice"] == 0 and report["model_calls"] == total
+    assert not list((killed / "llm_cache.parts").glob("*.sqlite"))
 
     lost = tmp_path / "node-lost"
     p = _start(_ray_llm_run(lost, c.address))
-    _wait_for(lost, 4, p)
+    _wait_for_a_chat_shard(lost, p)
     c.remove_node(worker)  # its tasks die with it; Ray runs them again on the head node
     try:
         assert p.wait(timeout=900) == 0, p.stderr.read()[-2000:]
     finally:
         c.add_node(num_cpus=1)
     assert final_records(lost) == final_records(reference)
-    assert cache_report(lost / "llm_cache.sqlite")["prompts_sent_twice"] == 0
+    # Every answer is in the main file at the end. A task lost with its node is asked again in full by its
+    # retry (the lost worker's part is not folded in until the run ends), so prompts may repeat here.
+    assert cache_report(lost / "llm_cache.sqlite")["entries"] == cache_report(reference / "llm_cache.sqlite")["entries"]
+    assert not list((lost / "llm_cache.parts").glob("*.sqlite"))
 
 
 def test_engine_replicas_on_the_cluster_answer_as_the_step_alone(cluster, tmp_path):
@@ -181,3 +190,33 @@ def test_engine_replicas_on_the_cluster_answer_as_the_step_alone(cluster, tmp_pa
     finally:
         ray.shutdown()
     assert left == []
+
+
+def test_the_driver_stops_a_run_whose_workers_together_cross_the_budget(cluster, tmp_path):
+    """On Ray each worker's guard sees only its own cache part, so the budget is also counted by the driver
+    over every finished task: with a budget one token short of what the whole step spends, no worker alone
+    reaches it, and the run stops with the budget's line; a larger budget resumes without asking again."""
+    from tests.llm.tiny_lfm2 import build_tiny_lfm2
+
+    c, _ = cluster
+    model = build_tiny_lfm2(tmp_path / "tiny-lfm2")
+    llm = ["llm.backend=transformers", f"llm.model={model}", "llm.n_threads=1", "llm.batch_size=2"]
+    local = refinery(*run_cmd("recipes/multi_turn.yaml", tmp_path / "local", *QUICK, *llm))
+    assert local.returncode == 0, local.stderr[-2000:]
+    shards = [json.loads(p.read_text())["counters"] for p in (tmp_path / "local").glob("steps/chat-*/stats/*.json")]
+    per_shard = [s["llm_tokens_in"] + s["llm_tokens_out"] for s in shards]
+    assert len(per_shard) == 3 and min(per_shard) > 1
+    budget = f"llm.max_total_tokens={sum(per_shard) - 1}"
+    ray_run = tmp_path / "ray"
+    stopped = refinery(*run_cmd("recipes/multi_turn.yaml", ray_run, *QUICK, *llm, budget, "--executor", "ray",
+                                "--address", c.address))
+    assert stopped.returncode != 0
+    # The driver's line ("step 'chat':", no shard): two nodes share the three tasks, so neither worker's
+    # own share reaches the budget.
+    assert "step 'chat': BudgetExceeded: token budget spent" in stopped.stderr
+    assert "raise the budget" in stopped.stderr
+    resumed = refinery(*run_cmd("recipes/multi_turn.yaml", ray_run, *QUICK, *llm, "llm.max_total_tokens=10000000",
+                                "--executor", "ray", "--address", c.address))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    report = cache_report(ray_run / "llm_cache.sqlite")
+    assert report["prompts_sent_twice"] == 0 and report["model_calls"] == model_calls(tmp_path / "local")

@@ -34,17 +34,23 @@ def run_to_end(recipe: str, run_dir: Path, overrides: list[str], timeout: float 
 
 
 def model_calls(run_dir: Path) -> int:
+    """Calls logged in the run's cache file and in the per-worker parts of a Ray run that are not folded
+    in yet (a part a live worker holds cannot be read: it counts 0 until its task ends)."""
     db = run_dir / "llm_cache.sqlite"
+    return sum(_calls(p) for p in [db, *sorted((run_dir / "llm_cache.parts").glob("*.sqlite"))])
+
+
+def _calls(db: Path) -> int:
     if not db.exists():
         return 0
     try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0 if db.parent.name.endswith(".parts") else 5)
         try:
             return conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
         finally:
             conn.close()
     except sqlite3.OperationalError:
-        return 0  # the table is not created yet
+        return 0  # the table is not created yet, or a live worker holds the part
 
 
 def run_and_kill(recipe: str, run_dir: Path, overrides: list[str], when: Callable[[Path], bool],
