@@ -6,6 +6,8 @@ over the first N problems of a seeded shuffle of ../shared/data/gsm8k/train.json
 - any_verified: share of problems with at least one verified attempt among `attempts` (the yield);
 - kept_verified: share of kept samples whose answer verifies against the reference, re-checked here
   independently of the generator (must be 1.0);
+- right_answer_slipped: attempts whose final answer verifies but whose written arithmetic is wrong
+  (`pipelines.formats.worked_steps`), which the generator does not keep; kept_with_slips must be 0;
 - pairs: kept samples that also carry a (right, wrong) preference pair.
 Model answers are cached under --dir, so a rerun costs nothing. Run by hand:
 
@@ -26,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipelines.formats.math_answers import answers_match  # noqa: E402
+from pipelines.formats.worked_steps import slips  # noqa: E402
 from pipelines.core.registry import get_component, load_components  # noqa: E402
 from pipelines.core.step import StepContext  # noqa: E402
 from pipelines.llm.client import LLMConfig  # noqa: E402
@@ -53,11 +56,13 @@ def main() -> None:
         out = list(step.run(iter(seeds)))
     finally:
         step.ctx.close()
-    first = any_ok = 0
+    first = any_ok = slipped = 0
     for s in out:
         attempts = s.meta.get("attempts") or (s.verdicts[-1].details.get("attempts") if s.dropped else None) or []
         first += bool(attempts and attempts[0].get("correct"))
         any_ok += any(a.get("correct") for a in attempts)
+        slipped += sum(bool(a.get("slips")) and answers_match(s.meta["reference_answer"], a["answer"] or "")[0]
+                       for a in attempts)
     kept = [s for s in out if not s.dropped]
     verified = sum(answers_match(s.meta["reference_answer"], s.messages[-1].content)[0] for s in kept)
     with (args.dir / "samples.jsonl").open("w") as f:
@@ -68,6 +73,8 @@ def main() -> None:
         "first_attempt_correct": round(first / len(out), 4), "any_verified": round(any_ok / len(out), 4),
         "kept": len(kept), "kept_verified": round(verified / len(kept), 4) if kept else None,
         "pairs": sum(bool(s.candidates) for s in kept),
+        "right_answer_slipped": slipped,
+        "kept_with_slips": sum(bool(slips(s.messages[-1].reasoning or "")) for s in kept),
         "dropped": dict(Counter(s.verdicts[-1].reason for s in out if s.dropped)),
         "minutes": round((time.perf_counter() - started) / 60, 2),
     }))

@@ -6,7 +6,9 @@ is accepted too, its final answer being what follows the last "####". The compar
 
 A sample without a reference is kept with `details.checked = false` (or dropped as "no_reference" when
 `require_reference`); an answer with no extractable value is "no_answer"; a different value "wrong_answer"
-with both values in the details.
+with both values in the details. With `check_working` (default) a right answer whose written arithmetic is
+wrong ("2 * 40 = 90" on the way to it, `pipelines.formats.worked_steps`) is dropped as "arithmetic_slip",
+the slips in the details: the check runs on the turn's reasoning and its content, reference or not.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from filters.base import Filter
 from pipelines.core.registry import register
 from pipelines.core.sample import Sample, Verdict
 from pipelines.core.step import Params
-from pipelines.formats import math_answers
+from pipelines.formats import math_answers, worked_steps
 from pipelines.formats.math_answers import answers_match
 
 
@@ -27,6 +29,7 @@ class MathAnswerParams(Params):
     reference_key: str = Field("reference_answer", description="meta key holding the reference answer")
     require_reference: bool = Field(False, description="drop samples that have no reference")
     timeout_s: int = Field(5, ge=1, description="math-verify's per-comparison time limit (seconds)")
+    check_working: bool = Field(True, description="drop a sample whose written arithmetic is wrong (arithmetic_slip)")
 
 
 def _shown(parsed: list) -> str | None:
@@ -40,10 +43,14 @@ class MathAnswer(Filter):
 
     @classmethod
     def fingerprint_files(cls) -> list[Path]:
-        return [Path(math_answers.__file__)]
+        return [Path(math_answers.__file__), Path(worked_steps.__file__)]
 
     def keep(self, s: Sample) -> Verdict:
         p = self.params
+        turn = next((m for m in reversed(s.messages) if m.role == "assistant"), None)
+        slips = worked_steps.slips(f"{turn.reasoning or ''}\n{turn.content}") if turn and p.check_working else []
+        if slips:
+            return self.verdict(False, "arithmetic_slip", score=0.0, details={"slips": slips})
         ref = s.meta.get(p.reference_key)
         if ref is None or str(ref).strip() == "":
             if p.require_reference:

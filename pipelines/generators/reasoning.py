@@ -20,7 +20,9 @@ sample, the problem is dropped as `no_verified_attempt` when none is, and a wron
 rejected candidate (score 0 against the kept one's 1), so the preference export gets a (right, wrong) pair.
 Without a reference, answers are grouped by math-verify equality; the first attempt of the largest group is
 kept when that group holds at least `min_agreement` of the attempts (else `low_agreement`), and the share
-is recorded as `meta.agreement`. Each attempt's answer and outcome is kept in `meta.attempts`.
+is recorded as `meta.agreement`. Either way an attempt whose written arithmetic is wrong ("3 * 30 = 80",
+`pipelines.formats.worked_steps`) is not kept, right answer or not (`arithmetic_slip` when that alone
+stood in the way). Each attempt's answer and outcome is kept in `meta.attempts`.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from pipelines.core.step import Params
 from pipelines.generators import calls, user_voice
 from pipelines.generators.batch_step import BatchGenerator
 from pipelines.generators.calls import Usage, drop, request_drop, run_batch, sampling, tidy
-from pipelines.formats import math_answers
+from pipelines.formats import math_answers, worked_steps
 from pipelines.formats.math_answers import answers_match
 from pipelines.generators.templates import derive_seed, examples, render, template_hash
 from pipelines.llm.client import Request
@@ -111,7 +113,7 @@ class Reasoning(PromptStyled, BatchGenerator):
 
     @classmethod
     def fingerprint_files(cls) -> list:
-        return [*super().fingerprint_files(), Path(math_answers.__file__)]
+        return [*super().fingerprint_files(), Path(math_answers.__file__), Path(worked_steps.__file__)]
 
     # ---- one batch, stage by stage ----------------------------------------------------------------
 
@@ -254,15 +256,24 @@ class Reasoning(PromptStyled, BatchGenerator):
 
 def grade_attempts(solved: list[tuple[str, str | None]], reference: Any, min_agreement: float) -> dict[str, Any]:
     """Which attempt to keep (index or None, with the drop reason), which wrong one to pair it with, and
-    each attempt's answer and outcome. One verifier for generation and filtering (filter.math_answer)."""
+    each attempt's answer and outcome. One verifier for generation and filtering (filter.math_answer).
+
+    An attempt whose written arithmetic is wrong (`worked_steps.slips`) is never kept, even with the right
+    final answer, and it is the first choice for the rejected candidate: that pair differs in the working,
+    which is what a checked final answer alone cannot teach. When only slips stood in the way, the reason
+    is `arithmetic_slip`."""
     answers = [a or "" for _, a in solved]
+    slipped = [worked_steps.slips(f"{r}\n{a or ''}") for r, a in solved]
     if reference is not None:
-        correct = [answers_match(str(reference), a)[0] for a in answers]
-        attempts = [{"answer": a, "correct": ok} for a, ok in zip(answers, correct)]
+        right = [answers_match(str(reference), a)[0] for a in answers]
+        correct = [ok and not slips for ok, slips in zip(right, slipped)]
+        attempts = [{"answer": a, "correct": ok, **({"slips": sl} if sl else {})}
+                    for a, ok, sl in zip(answers, correct, slipped)]
         kept = correct.index(True) if True in correct else None
-        rejected = correct.index(False) if kept is not None and False in correct else None
-        return {"kept": kept, "rejected": rejected, "attempts": attempts, "agreement": None,
-                "reason": None if kept is not None else "no_verified_attempt"}
+        wrong = [i for i, ok in enumerate(correct) if not ok]
+        rejected = min(wrong, key=lambda i: not (right[i] and slipped[i])) if kept is not None and wrong else None
+        reason = None if kept is not None else "arithmetic_slip" if any(right) else "no_verified_attempt"
+        return {"kept": kept, "rejected": rejected, "attempts": attempts, "agreement": None, "reason": reason}
     groups: list[list[int]] = []  # attempts whose answers math-verify finds equal
     for i, a in enumerate(answers):
         home = next((g for g in groups if answers_match(answers[g[0]], a)[0]), None)
@@ -272,8 +283,10 @@ def grade_attempts(solved: list[tuple[str, str | None]], reference: Any, min_agr
             home.append(i)
     top = max(groups, key=len)
     share = round(len(top) / len(answers), 4)
-    attempts = [{"answer": a, "majority": i in top} for i, a in enumerate(answers)]
-    ok = share >= min_agreement and (len(answers) == 1 or len(top) > 1)
-    rejected = next((i for i in range(len(answers)) if i not in top), None) if ok else None
-    return {"kept": top[0] if ok else None, "rejected": rejected, "attempts": attempts, "agreement": share,
-            "reason": None if ok else "low_agreement"}
+    attempts = [{"answer": a, "majority": i in top, **({"slips": sl} if sl else {})}
+                for i, (a, sl) in enumerate(zip(answers, slipped))]
+    agreed = share >= min_agreement and (len(answers) == 1 or len(top) > 1)
+    kept = next((i for i in top if not slipped[i]), None) if agreed else None
+    rejected = next((i for i in range(len(answers)) if i not in top or slipped[i]), None) if kept is not None else None
+    reason = None if kept is not None else "arithmetic_slip" if agreed else "low_agreement"
+    return {"kept": kept, "rejected": rejected, "attempts": attempts, "agreement": share, "reason": reason}

@@ -79,3 +79,17 @@ def test_missing_reference_is_kept_unchecked_or_dropped_when_required(tmp_path, 
 def test_unreadable_reference_is_an_error_not_a_silent_pass(step):
     with pytest.raises(ValueError, match="no value math-verify can read"):
         step.keep(solved("q", "#### (none)", "42"))
+
+
+def test_a_right_answer_reached_by_wrong_arithmetic_is_dropped_with_the_slip(tmp_path, step):
+    row = gsm8k("test")[0]  # Janet's ducks: 18
+    slipped = solved(row["question"], row["answer"], "She makes $18 every day.",
+                     reasoning="16 - 3 - 4 = 8 eggs are left; 9 * 2 = 18 dollars.")
+    v = step.keep(slipped)
+    assert not v.keep and v.reason == "arithmetic_slip"
+    assert v.details["slips"] == [{"step": "16 - 3 - 4 = 8", "stated": 8.0, "value": 9}]
+    # Checked without a reference too, and switched off on request.
+    unreferenced = Sample(kind="reasoning", messages=[Message("user", "q"), Message("assistant", "So 2 + 2 = 5.")])
+    assert step.keep(unreferenced).reason == "arithmetic_slip"
+    lenient = make_step("filter.math_answer", tmp_path, check_working=False)
+    assert lenient.keep(slipped).keep

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from pipelines.formats.math_answers import answers_match
+from pipelines.formats.worked_steps import slips
 from personas.bank import load_bank
 from pipelines.core.registry import get_component
 from pipelines.core.sample import Sample
@@ -59,6 +60,22 @@ def test_grading_keeps_a_verified_attempt_and_pairs_it_with_a_wrong_one():
     assert split["kept"] is None and split["reason"] == "low_agreement"
 
 
+def test_grading_never_keeps_a_right_answer_reached_by_wrong_arithmetic():
+    slipped, clean, wrong = ("48 + 20 = 72", "72"), ("48 + 24 = 72", "72"), ("48 + 20 = 68", "68")
+    graded = grade_attempts([wrong, slipped, clean], "72", 0.5)
+    # The clean attempt is kept; the slipped one is the rejected side, before the merely wrong one.
+    assert graded["kept"] == 2 and graded["rejected"] == 1
+    assert graded["attempts"][1]["correct"] is False
+    assert graded["attempts"][1]["slips"] == [{"step": "48 + 20 = 72", "stated": 72.0, "value": 68}]
+    only = grade_attempts([slipped, wrong], "72", 0.5)
+    assert only["kept"] is None and only["reason"] == "arithmetic_slip"
+    assert grade_attempts([wrong], "72", 0.5)["reason"] == "no_verified_attempt"
+    # Without a reference: the majority answer, but not from an attempt that slipped.
+    consensus = grade_attempts([slipped, clean, wrong], None, 0.5)
+    assert consensus["kept"] == 1 and consensus["rejected"] == 0
+    assert grade_attempts([slipped, slipped], None, 0.5)["reason"] == "arithmetic_slip"
+
+
 def test_answer_line_splits_reasoning_from_answer():
     assert split_answer_line("48 / 2 = 24\n48 + 24 = 72\nAnswer: 72 clips") == ("48 / 2 = 24\n48 + 24 = 72",
                                                                                   "72 clips")
@@ -80,17 +97,19 @@ def test_gsm8k_rejection_sampling_keeps_only_verified_answers(tmp_path):
     for s in out:
         if s.dropped:
             v = s.verdicts[-1]
-            assert v.reason in {"no_verified_attempt", "no_final_answer", "truncated_answer", "imagined_code_output"}, v.reason
-            if v.reason == "no_verified_attempt":
+            assert v.reason in {"no_verified_attempt", "arithmetic_slip", "no_final_answer", "truncated_answer",
+                                "imagined_code_output"}, v.reason
+            if v.reason in ("no_verified_attempt", "arithmetic_slip"):
                 assert v.details["attempts"] and not any(a["correct"] for a in v.details["attempts"])
             continue
         reasoning, answer = s.messages[1].reasoning, s.messages[1].content
         assert reasoning and answer
-        assert answers_match(s.meta["reference_answer"], answer)[0]
+        assert answers_match(s.meta["reference_answer"], answer)[0] and not slips(reasoning)
         assert any(a["correct"] for a in s.meta["attempts"])
         if s.candidates:  # a wrong attempt rode along: (right 1.0, wrong 0.0)
             assert [c.score for c in s.candidates] == [1.0, 0.0]
-            assert not answers_match(s.meta["reference_answer"], s.candidates[1].message.content)[0]
+            wrong = s.candidates[1].message
+            assert not answers_match(s.meta["reference_answer"], wrong.content)[0] or slips(wrong.reasoning)
 
 
 def test_multi_turn_chat_turns_are_user_voiced_or_dropped_with_a_reason(tmp_path):
