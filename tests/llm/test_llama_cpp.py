@@ -107,7 +107,7 @@ def test_default_threads_split_cores_among_workers(monkeypatch):
     monkeypatch.setenv("REFINERY_WORKERS", str(all_cores * 4))
     assert default_n_threads() == 1
     monkeypatch.delenv("REFINERY_WORKERS")
-    assert default_n_threads() == 1  # by default every core runs its own worker
+    assert default_n_threads() == all_cores  # a process outside an executor is alone: every core
 
 
 def _resolve_in_child(out):
