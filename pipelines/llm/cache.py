@@ -280,11 +280,15 @@ class CachedClient(SingleRequests):
         if not self.own_part:
             return
         with self._lock:
-            for conn in (self._conn, self._main):
-                if conn is not None and self._conn_pid == os.getpid():
-                    conn.close()
-            self._conn = self._main = None
+            self._close_connections()
             self.budget.reset()
+
+    def _close_connections(self) -> None:
+        # Only the process that opened them closes them: a forked child's copies are not its own.
+        for conn in (self._conn, self._main):
+            if conn is not None and self._conn_pid == os.getpid():
+                conn.close()
+        self._conn = self._main = None
 
     def generate(self, requests: Sequence[Request], on_result: OnResult | None = None) -> list[Result]:
         """Results in request order: cache hits at once, misses from the backend (stored as they arrive).
@@ -392,8 +396,5 @@ class CachedClient(SingleRequests):
 
     def close(self) -> None:
         with self._lock:
-            for conn in (self._conn, self._main):
-                if conn is not None and self._conn_pid == os.getpid():
-                    conn.close()
-            self._conn = self._main = None
+            self._close_connections()
         self.backend.close()

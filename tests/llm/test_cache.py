@@ -138,18 +138,25 @@ def _worker(path, start, stop, out):
     client.close()
 
 
-def test_concurrent_writers_share_one_file(tmp_path):
-    path = tmp_path / "c.sqlite"
+def run_workers(target, path, ranges):
+    """Start one spawned process per (start, stop) range running target(path, start, stop, queue); their
+    stats, once every one has exited cleanly."""
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    # Overlapping ranges: both processes ask for prompts 100..199, usually at the same moment.
-    procs = [ctx.Process(target=_worker, args=(path, a, b, out)) for a, b in ((0, 200), (100, 300))]
+    procs = [ctx.Process(target=target, args=(path, a, b, out)) for a, b in ranges]
     for p in procs:
         p.start()
     stats = [out.get(timeout=120) for _ in procs]
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0
+    return stats
+
+
+def test_concurrent_writers_share_one_file(tmp_path):
+    path = tmp_path / "c.sqlite"
+    # Overlapping ranges: both processes ask for prompts 100..199, usually at the same moment.
+    stats = run_workers(_worker, path, ((0, 200), (100, 300)))
     report = cache_report(path)
     assert report["entries"] == 300
     assert report["model_calls"] == sum(s["model_calls"] for s in stats)

@@ -6,7 +6,6 @@ Writers run as separate processes (spawn), as Ray workers do; the stub backend m
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import sqlite3
 
 import pytest
@@ -16,7 +15,7 @@ from pipelines.llm.cache import CachedClient, cache_report, init_cache, spent
 from pipelines.llm.cache_parts import merge_parts, parts_dir
 from pipelines.llm.client import LLMConfig
 from pipelines.llm.errors import BudgetExceeded
-from tests.llm.test_cache import S, StubBackend
+from tests.llm.test_cache import S, StubBackend, run_workers
 
 
 def _part_worker(path, start, stop, out):
@@ -30,16 +29,7 @@ def _part_worker(path, start, stop, out):
 
 
 def _run_workers(path, ranges):
-    ctx = mp.get_context("spawn")
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_part_worker, args=(path, a, b, out)) for a, b in ranges]
-    for p in procs:
-        p.start()
-    stats = [out.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
-    return stats
+    return run_workers(_part_worker, path, ranges)
 
 
 def test_workers_write_own_parts_and_the_fold_gathers_them_once(tmp_path):
