@@ -79,10 +79,11 @@ class Prompts:
                       steps=[{"calls": calls_json(k), "results": result_json(r)} for k, r in c.steps])
 
     def plan(self, c: Conversation, tools: Tools, count: tuple[int, int], sampling: Sampling, n: int = 1,
-             in_order: bool = False) -> Request:
+             in_order: bool = False, decode: Tools | None = None) -> Request:
         """The first calls, before any request exists: values that fit the persona. in_order: exactly one
-        call to each of `tools`, in that order."""
-        schema = calls_schema(tools, *count, in_order=in_order)
+        call to each of `tools`, in that order. decode: the same tools as decoded (narrower), when the
+        prompt should not show what only the grammar needs."""
+        schema = calls_schema(decode or tools, *count, in_order=in_order)
         if self.style == "fewshot":
             prompt = render(self.template("plan"), examples=[s.plan_shot() for s in c.shots if s.steps],
                             persona_description=c.persona, tools=[signature(t) for t in tools])

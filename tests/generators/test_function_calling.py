@@ -10,7 +10,8 @@ from personas.bank import load_bank
 from pipelines.core.sample import Sample
 from pipelines.core.step import StepContext
 from pipelines.formats.lfm2 import lfm2_view, parse_conversation, render
-from pipelines.generators.function_calling import FunctionCalling, FunctionCallingParams, _avoiding, _note_repeated_enum, _Work
+from pipelines.generators.function_calling import (FunctionCalling, FunctionCallingParams, _avoiding, _note_duplicate,
+                                                   _note_repeated_enum, _served, _Work)
 from pipelines.generators.templates import PROMPTS
 from pipelines.generators.turn_checks import VOICE_REASONS
 from pipelines.llm.cache import cache_report
@@ -181,6 +182,24 @@ def test_a_retry_after_a_repeated_enum_value_cannot_decode_it_again():
     props = _avoiding(catalog.tools[index], w.avoid)["function"]["parameters"]["properties"]
     assert "USD" in props["base"]["enum"] and "USD" not in props["quote"]["enum"]
     assert "USD" in catalog.tools[index]["function"]["parameters"]["properties"]["quote"]["enum"]  # a copy
+
+
+def test_planned_weather_calls_decode_only_served_cities_and_a_duplicate_city_is_not_decoded_again():
+    from pipelines.tools.decoding import calls_schema
+    from pipelines.tools.executors import builtin_executors, served_values
+
+    catalog = load_catalog(("builtin",))
+    index = next(i for i, t in enumerate(catalog.tools) if tool_name(t) == "get_weather")
+    tool = catalog.tools[index]
+    served = _served(tool)["function"]["parameters"]["properties"]["city"]["enum"]
+    assert served == served_values("get_weather")["city"] and len(served) > 100
+    assert all("error" not in builtin_executors()["get_weather"]({"city": c}) for c in served)
+    assert "enum" not in tool["function"]["parameters"]["properties"]["city"]  # the stored tool is unchanged
+    w = _Work(Sample(kind="seed"), "parallel", catalog, Plan("parallel", (index,), ((index, index),)), [])
+    _note_duplicate(w, [{"name": "get_weather", "arguments": {"city": "Nairobi"}}] * 2)
+    decoded = json.dumps(calls_schema([_avoiding(_served(tool), w.avoid)], 2, 2))
+    assert '"Lagos"' in decoded and '"Nairobi"' not in decoded
+    assert _avoiding(tool, w.avoid) == tool  # the prompt's copy has no enum to cut
 
 
 def test_calls_are_read_off_a_request_that_misses_the_planned_values(tmp_path):
