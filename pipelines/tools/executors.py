@@ -200,6 +200,7 @@ _FUNCTIONS: dict[str, Callable[..., dict[str, Any]]] = {
     "convert_currency": convert_currency, "count_words": count_words, "change_case": change_case,
 }
 
+
 def served_values(name: str) -> dict[str, list[str]]:
     """Free-string parameters of a built-in tool whose world is a fixed list (get_weather: its cities), for
     decoding planned calls only: every other call may still name a city the tool answers with an error."""
